@@ -66,9 +66,12 @@ Reference sodium_reference(const Packet& packet) {
     for (int i = 0; i < 8; ++i) {
         nonce[4 + i] = static_cast<std::uint8_t>(packet.counter >> (8 * i));
     }
+    // libsodium's buffer arguments are declared non-null, even for empty messages.
+    std::uint8_t empty = 0;
     crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-        out.ciphertext.data(), out.tag.data(), nullptr, packet.plaintext.data(),
-        packet.plaintext.size(), nullptr, 0, nullptr, nonce, packet.key.data());
+        out.ciphertext.empty() ? &empty : out.ciphertext.data(), out.tag.data(), nullptr,
+        packet.plaintext.empty() ? &empty : packet.plaintext.data(), packet.plaintext.size(),
+        nullptr, 0, nullptr, nonce, packet.key.data());
     return out;
 }
 
