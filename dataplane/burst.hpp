@@ -1,0 +1,59 @@
+// A burst of packets as the worker loop moves it between stages.
+//
+// Stages take a Burst&, keep the packets that go on, and return how many they kept: kept
+// packets are compacted to the front in their original order (later stages and TX see the
+// arrival order). Dropped packets are counted by reason and freed at once; packets handed to
+// another burst (the control thread's, another worker's) are moved, not copied.
+// Ownership: a Burst lives on one worker's stack or in its WorkerContext, never shared.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cassert>
+#include <cstdint>
+
+#include "dataplane/counters.hpp"
+
+namespace meshgate::dataplane {
+
+inline constexpr std::uint16_t burst_size = 32;
+
+template <std::uint16_t Capacity = burst_size>
+struct Burst {
+    rte_mbuf* packets[Capacity];
+    std::uint16_t count = 0;
+
+    static constexpr std::uint16_t capacity() { return Capacity; }
+    bool empty() const { return count == 0; }
+    bool full() const { return count == Capacity; }
+    rte_mbuf* operator[](std::uint16_t i) const { return packets[i]; }
+
+    void push(rte_mbuf* packet) {
+        assert(count < Capacity);
+        packets[count++] = packet;
+    }
+    void clear() { count = 0; }
+};
+
+// Frees a packet and counts it under `reason`.
+inline void drop_packet(rte_mbuf* packet, Drop reason, WorkerCounters& counters) {
+    counters.count_drop(reason);
+    rte_pktmbuf_free(packet);
+}
+
+// Compacts `burst` in place: `verdict(packet)` returns true to keep it. Packets it does not
+// keep must have been consumed by the verdict (dropped or moved elsewhere).
+template <std::uint16_t Capacity, typename Verdict>
+std::uint16_t keep_if(Burst<Capacity>& burst, Verdict&& verdict) {
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        rte_mbuf* packet = burst.packets[i];
+        if (verdict(packet)) {
+            burst.packets[kept++] = packet;
+        }
+    }
+    burst.count = kept;
+    return kept;
+}
+
+}  // namespace meshgate::dataplane

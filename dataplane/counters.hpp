@@ -1,0 +1,68 @@
+// Per-worker counters and the one list of drop reasons.
+//
+// Every packet a worker discards is counted under exactly one reason, named after the
+// packet's fault, so an operator can tell a flood of garbage from a misconfigured peer.
+// Ownership: each WorkerCounters is written only by its worker lcore (plain increments, no
+// atomics); readers (`meshgate show`, metrics) on the control thread read the 64-bit fields
+// racily, which is fine for monotonic statistics on x86-64 (aligned 64-bit loads are atomic).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace meshgate::dataplane {
+
+// X(name, help): the reason a packet was dropped.
+#define MESHGATE_DROP_REASONS(X)                                                          \
+    X(not_ip, "Ethernet frame that is neither IPv4, IPv6 nor ARP")                        \
+    X(malformed_outer, "truncated or inconsistent outer Ethernet/IP/UDP headers")         \
+    X(not_for_us, "IP packet not addressed to a gateway address or port")                 \
+    X(unknown_message_type, "UDP to the listen port that is not a WireGuard message")     \
+    X(bad_message_length, "WireGuard message shorter or longer than its type allows")     \
+    X(handshake_ring_full, "handshake message dropped: control thread's ring full")       \
+    X(neighbour_ring_full, "ARP/ND packet dropped: control thread's ring full")           \
+    X(unknown_receiver_index, "transport data for a receiver index with no session")      \
+    X(handoff_congested, "owner worker's handoff ring full")                              \
+    X(keypair_expired, "transport data on a keypair past REJECT_AFTER_TIME or _MESSAGES") \
+    X(decrypt_failed, "Poly1305 tag did not verify")                                      \
+    X(replayed_counter, "counter already seen or behind the replay window")               \
+    X(inner_malformed, "decrypted packet is not a sane IPv4/IPv6 packet")                 \
+    X(inner_source_not_allowed, "inner source address outside the peer's allowed IPs")    \
+    X(no_route, "inner destination matches no peer, gateway address or uplink")           \
+    X(policy_refused, "peer lacks the permission for this destination")                   \
+    X(no_session_queue_full, "packet for a peer without a session: staging queue full")   \
+    X(tx_failed, "transmit queue full")
+
+enum class Drop : std::uint8_t {
+#define MESHGATE_DROP_ENUM(name, help) name,
+    MESHGATE_DROP_REASONS(MESHGATE_DROP_ENUM)
+#undef MESHGATE_DROP_ENUM
+};
+
+inline constexpr std::size_t drop_reason_count = 0
+#define MESHGATE_DROP_COUNT(name, help) +1
+    MESHGATE_DROP_REASONS(MESHGATE_DROP_COUNT)
+#undef MESHGATE_DROP_COUNT
+    ;
+
+std::string_view drop_name(Drop reason);
+std::string_view drop_help(Drop reason);
+
+struct alignas(64) WorkerCounters {
+    std::uint64_t rx_packets = 0;
+    std::uint64_t rx_bytes = 0;
+    std::uint64_t tx_packets = 0;
+    std::uint64_t tx_bytes = 0;
+    std::uint64_t to_control = 0;  // handshake and ARP/ND packets handed to the control thread
+    std::uint64_t handed_off = 0;  // packets passed to another worker (the peer's owner)
+    std::array<std::uint64_t, drop_reason_count> drops{};
+
+    void count_drop(Drop reason, std::uint64_t packets = 1) {
+        drops[static_cast<std::size_t>(reason)] += packets;
+    }
+    std::uint64_t dropped(Drop reason) const { return drops[static_cast<std::size_t>(reason)]; }
+    std::uint64_t total_drops() const;
+};
+
+}  // namespace meshgate::dataplane

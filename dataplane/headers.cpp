@@ -1,0 +1,196 @@
+#include "dataplane/headers.hpp"
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+
+namespace meshgate::dataplane {
+namespace {
+
+constexpr std::uint8_t ip_protocol_udp = 17;
+constexpr std::uint8_t ip_protocol_icmpv6 = 58;
+constexpr std::uint8_t default_ttl = 64;
+
+OuterKind parse_udp(rte_mbuf* packet, std::uint32_t l4_offset, std::uint32_t l4_length) {
+    if (l4_length < sizeof(rte_udp_hdr)) {
+        return OuterKind::malformed;
+    }
+    auto* udp = rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, l4_offset);
+    std::uint16_t udp_length = rte_be_to_cpu_16(udp->dgram_len);
+    if (udp_length < sizeof(rte_udp_hdr) || udp_length > l4_length) {
+        return OuterKind::malformed;
+    }
+    packet->l4_len = sizeof(rte_udp_hdr);
+    return OuterKind::udp;
+}
+
+OuterKind parse_ipv4(rte_mbuf* packet, std::uint32_t frame_length) {
+    std::uint32_t offset = packet->l2_len;
+    if (frame_length < offset + sizeof(rte_ipv4_hdr)) {
+        return OuterKind::malformed;
+    }
+    auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, offset);
+    std::uint32_t header_length = rte_ipv4_hdr_len(ip);
+    std::uint32_t total_length = rte_be_to_cpu_16(ip->total_length);
+    if ((ip->version_ihl >> 4) != 4 || header_length < sizeof(rte_ipv4_hdr) ||
+        total_length < header_length || frame_length < offset + total_length) {
+        return OuterKind::malformed;
+    }
+    // A fragment cannot be a whole WireGuard message; reassembly is not a gateway's job.
+    if ((rte_be_to_cpu_16(ip->fragment_offset) &
+         (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+        return OuterKind::malformed;
+    }
+    if (internet_checksum(ip, header_length) != 0) {
+        return OuterKind::malformed;
+    }
+    packet->l3_len = static_cast<std::uint16_t>(header_length);
+    if (ip->next_proto_id != ip_protocol_udp) {
+        return OuterKind::other_ip;
+    }
+    return parse_udp(packet, offset + header_length, total_length - header_length);
+}
+
+OuterKind parse_ipv6(rte_mbuf* packet, std::uint32_t frame_length) {
+    std::uint32_t offset = packet->l2_len;
+    if (frame_length < offset + sizeof(rte_ipv6_hdr)) {
+        return OuterKind::malformed;
+    }
+    auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv6_hdr*, offset);
+    std::uint32_t payload_length = rte_be_to_cpu_16(ip->payload_len);
+    if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6 ||
+        frame_length < offset + sizeof(rte_ipv6_hdr) + payload_length) {
+        return OuterKind::malformed;
+    }
+    packet->l3_len = sizeof(rte_ipv6_hdr);
+    if (ip->proto == ip_protocol_icmpv6) {
+        return OuterKind::icmpv6;
+    }
+    if (ip->proto != ip_protocol_udp) {
+        return OuterKind::other_ip;  // extension headers included: WireGuard never sends them
+    }
+    return parse_udp(packet, offset + sizeof(rte_ipv6_hdr), payload_length);
+}
+
+}  // namespace
+
+std::uint16_t internet_checksum(const void* data, std::size_t length, std::uint32_t initial) {
+    std::uint32_t sum = rte_raw_cksum(data, length) + initial;
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    return static_cast<std::uint16_t>(~sum & 0xFFFF);
+}
+
+OuterKind parse_outer(rte_mbuf* packet) {
+    // Headers must be in the first segment; our mempools make single-segment frames.
+    std::uint32_t frame_length = rte_pktmbuf_data_len(packet);
+    if (frame_length < sizeof(rte_ether_hdr)) {
+        return OuterKind::malformed;
+    }
+    packet->l2_len = sizeof(rte_ether_hdr);
+    packet->l3_len = 0;
+    packet->l4_len = 0;
+    auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    switch (rte_be_to_cpu_16(ethernet->ether_type)) {
+        case RTE_ETHER_TYPE_IPV4:
+            return parse_ipv4(packet, frame_length);
+        case RTE_ETHER_TYPE_IPV6:
+            return parse_ipv6(packet, frame_length);
+        case RTE_ETHER_TYPE_ARP:
+            return frame_length >= sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)
+                       ? OuterKind::arp
+                       : OuterKind::malformed;
+        default:
+            return OuterKind::not_ip;
+    }
+}
+
+namespace {
+
+Endpoint udp_endpoint(const rte_mbuf* packet, bool source) {
+    Endpoint endpoint;
+    auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    if (ethernet->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+        auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, packet->l2_len);
+        endpoint.address = IpAddress::v4(source ? ip->src_addr : ip->dst_addr);
+    } else {
+        auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv6_hdr*, packet->l2_len);
+        endpoint.address = IpAddress::v6(source ? ip->src_addr : ip->dst_addr);
+    }
+    auto* udp =
+        rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, packet->l2_len + packet->l3_len);
+    endpoint.port = rte_be_to_cpu_16(source ? udp->src_port : udp->dst_port);
+    return endpoint;
+}
+
+}  // namespace
+
+Endpoint udp_source(const rte_mbuf* packet) {
+    return udp_endpoint(packet, true);
+}
+
+Endpoint udp_destination(const rte_mbuf* packet) {
+    return udp_endpoint(packet, false);
+}
+
+std::uint16_t udp_payload_length(const rte_mbuf* packet) {
+    auto* udp =
+        rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, packet->l2_len + packet->l3_len);
+    return static_cast<std::uint16_t>(rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr));
+}
+
+bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
+    const bool v6 = addresses.source.address.is_v6;
+    const std::uint16_t payload_length = rte_pktmbuf_data_len(packet);
+    const std::uint16_t ip_length = v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
+    const std::uint16_t room =
+        static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + ip_length + sizeof(rte_udp_hdr));
+    auto* ethernet = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(packet, room));
+    if (ethernet == nullptr) {
+        return false;
+    }
+    ethernet->src_addr = addresses.source_mac;
+    ethernet->dst_addr = addresses.destination_mac;
+    ethernet->ether_type = rte_cpu_to_be_16(v6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+
+    auto* udp =
+        reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<std::uint8_t*>(ethernet + 1) + ip_length);
+    udp->src_port = rte_cpu_to_be_16(addresses.source.port);
+    udp->dst_port = rte_cpu_to_be_16(addresses.destination.port);
+    udp->dgram_len =
+        rte_cpu_to_be_16(static_cast<std::uint16_t>(payload_length + sizeof(rte_udp_hdr)));
+    udp->dgram_cksum = 0;
+
+    if (v6) {
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(ethernet + 1);
+        ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+        ip->payload_len = udp->dgram_len;
+        ip->proto = ip_protocol_udp;
+        ip->hop_limits = default_ttl;
+        std::memcpy(ip->src_addr, addresses.source.address.bytes.data(), 16);
+        std::memcpy(ip->dst_addr, addresses.destination.address.bytes.data(), 16);
+        // Mandatory over IPv6 (RFC 8200 §8.1).
+        udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+    } else {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
+        ip->version_ihl = RTE_IPV4_VHL_DEF;
+        ip->type_of_service = 0;
+        ip->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+            payload_length + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr)));
+        ip->packet_id = 0;
+        // Don't fragment: WireGuard's MTU arithmetic assumes the path carries whole datagrams.
+        ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+        ip->time_to_live = default_ttl;
+        ip->next_proto_id = ip_protocol_udp;
+        ip->src_addr = addresses.source.address.v4_network_order();
+        ip->dst_addr = addresses.destination.address.v4_network_order();
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    }
+    packet->l2_len = sizeof(rte_ether_hdr);
+    packet->l3_len = ip_length;
+    packet->l4_len = sizeof(rte_udp_hdr);
+    return true;
+}
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,88 @@
+// Outer headers: parsing what arrives, building what leaves, and their checksums.
+//
+// Parsed offsets travel in the mbuf's own l2_len / l3_len / l4_len fields, so later stages
+// (decap, the control thread) find the UDP payload without parsing again.
+// All functions are safe to call from any lcore; none allocates.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_udp.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+namespace meshgate::dataplane {
+
+// An IPv4 or IPv6 address in network byte order (IPv4 in the first 4 bytes).
+struct IpAddress {
+    std::array<std::uint8_t, 16> bytes{};
+    bool is_v6 = false;
+
+    static IpAddress v4(std::uint32_t network_order) {
+        IpAddress a;
+        std::memcpy(a.bytes.data(), &network_order, 4);
+        return a;
+    }
+    static IpAddress v6(const std::uint8_t* sixteen) {
+        IpAddress a;
+        std::memcpy(a.bytes.data(), sixteen, 16);
+        a.is_v6 = true;
+        return a;
+    }
+    std::uint32_t v4_network_order() const {
+        std::uint32_t value;
+        std::memcpy(&value, bytes.data(), 4);
+        return value;
+    }
+    bool operator==(const IpAddress&) const = default;
+};
+
+// A UDP endpoint: where a WireGuard message came from or goes to.
+struct Endpoint {
+    IpAddress address;
+    std::uint16_t port = 0;  // host byte order
+    bool operator==(const Endpoint&) const = default;
+};
+
+enum class OuterKind : std::uint8_t { udp, arp, icmpv6, other_ip, malformed, not_ip };
+
+// Parses Ethernet, then IPv4 (no options beyond the header length, no fragments) or IPv6
+// (no extension headers), then UDP or ICMPv6. Sets l2_len/l3_len/l4_len on success.
+// Checks: lengths consistent with the frame, IPv4 header checksum, UDP length.
+OuterKind parse_outer(rte_mbuf* packet);
+
+// Source and destination of a packet parse_outer() classified as udp.
+Endpoint udp_source(const rte_mbuf* packet);
+Endpoint udp_destination(const rte_mbuf* packet);
+
+// Where the UDP payload starts and how long it is (after parse_outer() == udp).
+inline std::uint8_t* udp_payload(rte_mbuf* packet) {
+    return rte_pktmbuf_mtod_offset(packet, std::uint8_t*,
+                                   packet->l2_len + packet->l3_len + packet->l4_len);
+}
+std::uint16_t udp_payload_length(const rte_mbuf* packet);
+
+// What encap needs to wrap a payload for the wire.
+struct OuterAddresses {
+    rte_ether_addr source_mac;
+    rte_ether_addr destination_mac;
+    Endpoint source;
+    Endpoint destination;  // same family as source
+};
+
+inline constexpr std::uint16_t outer_header_room_v4 =
+    sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+inline constexpr std::uint16_t outer_header_room_v6 =
+    sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + sizeof(rte_udp_hdr);
+
+// Prepends Ethernet/IP/UDP in front of the mbuf's current data (the WireGuard message) and
+// fills every checksum. Returns false when the mbuf lacks headroom (caller drops).
+bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses);
+
+// One's-complement checksums, for tests and for the few places DPDK has no helper.
+std::uint16_t internet_checksum(const void* data, std::size_t length, std::uint32_t initial = 0);
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,159 @@
+// Outer headers: what prepend_outer() builds parses back, carries correct checksums, and
+// every malformed frame is classified as such.
+#include "dataplane/headers.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "tests/support/eal_environment.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+using test::make_packet;
+using test::packet_bytes;
+
+const rte_ether_addr gateway_mac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
+const rte_ether_addr client_mac = {{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
+
+Endpoint v4_endpoint(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d,
+                     std::uint16_t port) {
+    std::uint8_t bytes[4] = {a, b, c, d};
+    std::uint32_t value;
+    std::memcpy(&value, bytes, 4);
+    return {IpAddress::v4(value), port};
+}
+
+Endpoint v6_endpoint(std::uint8_t last, std::uint16_t port) {
+    std::uint8_t bytes[16] = {0x20, 0x01, 0x0d, 0xb8};
+    bytes[15] = last;
+    return {IpAddress::v6(bytes), port};
+}
+
+rte_mbuf* built_packet(const OuterAddresses& addresses, std::size_t payload_length) {
+    std::vector<std::uint8_t> payload(payload_length);
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+        payload[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    }
+    rte_mbuf* packet = make_packet(payload);
+    EXPECT_NE(packet, nullptr);
+    EXPECT_TRUE(prepend_outer(packet, addresses));
+    return packet;
+}
+
+class PrependOuter : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PrependOuter, BuildsWhatParsesBackWithValidChecksums) {
+    const bool v6 = GetParam();
+    OuterAddresses addresses{gateway_mac, client_mac,
+                             v6 ? v6_endpoint(1, 51820) : v4_endpoint(198, 51, 100, 1, 51820),
+                             v6 ? v6_endpoint(2, 40000) : v4_endpoint(198, 51, 100, 2, 40000)};
+    for (std::size_t length : {0, 1, 32, 148, 1452}) {
+        rte_mbuf* packet = built_packet(addresses, length);
+        ASSERT_EQ(parse_outer(packet), OuterKind::udp) << "length " << length;
+        EXPECT_EQ(udp_source(packet), addresses.source);
+        EXPECT_EQ(udp_destination(packet), addresses.destination);
+        EXPECT_EQ(udp_payload_length(packet), length);
+        for (std::size_t i = 0; i < length; ++i) {
+            ASSERT_EQ(udp_payload(packet)[i], static_cast<std::uint8_t>(i * 7 + 1));
+        }
+
+        auto* ip = rte_pktmbuf_mtod_offset(packet, void*, sizeof(rte_ether_hdr));
+        auto* udp = rte_pktmbuf_mtod_offset(packet, rte_udp_hdr*, packet->l2_len + packet->l3_len);
+        EXPECT_NE(udp->dgram_cksum, 0) << "UDP checksum must be filled";
+        if (v6) {
+            EXPECT_EQ(rte_ipv6_udptcp_cksum_verify(static_cast<rte_ipv6_hdr*>(ip), udp), 0);
+        } else {
+            EXPECT_EQ(internet_checksum(ip, sizeof(rte_ipv4_hdr)), 0);
+            EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(static_cast<rte_ipv4_hdr*>(ip), udp), 0);
+        }
+        rte_pktmbuf_free(packet);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, PrependOuter, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Ipv6" : "Ipv4"; });
+
+TEST(PrependOuterHeadroom, FailsCleanlyWithoutRoom) {
+    rte_mbuf* packet = make_packet({1, 2, 3});
+    ASSERT_NE(packet, nullptr);
+    rte_pktmbuf_prepend(packet, static_cast<std::uint16_t>(rte_pktmbuf_headroom(packet) - 10));
+    OuterAddresses addresses{gateway_mac, client_mac, v4_endpoint(198, 51, 100, 1, 1),
+                             v4_endpoint(198, 51, 100, 2, 2)};
+    auto before = packet_bytes(packet);
+    EXPECT_FALSE(prepend_outer(packet, addresses));
+    EXPECT_EQ(packet_bytes(packet), before);
+    rte_pktmbuf_free(packet);
+}
+
+// Each row corrupts a good IPv4 or IPv6 frame and names what parse_outer must say.
+struct Corruption {
+    const char* name;
+    bool v6;
+    std::function<void(std::vector<std::uint8_t>&)> corrupt;
+    OuterKind expected;
+};
+
+TEST(ParseOuter, ClassifiesEveryCorruption) {
+    constexpr std::size_t eth = sizeof(rte_ether_hdr);
+    const Corruption table[] = {
+        {"intact v4", false, [](auto&) {}, OuterKind::udp},
+        {"intact v6", true, [](auto&) {}, OuterKind::udp},
+        {"shorter than ethernet", false, [](auto& f) { f.resize(13); }, OuterKind::malformed},
+        {"ethernet only", false, [](auto& f) { f.resize(eth); }, OuterKind::malformed},
+        {"lldp ethertype", false, [](auto& f) { f[12] = 0x88, f[13] = 0xcc; }, OuterKind::not_ip},
+        {"ipv4 version 5", false, [](auto& f) { f[eth] = 0x55; }, OuterKind::malformed},
+        {"ipv4 ihl 4", false, [](auto& f) { f[eth] = 0x44; }, OuterKind::malformed},
+        {"ipv4 total length past frame", false, [](auto& f) { f[eth + 2] = 0x7f; },
+         OuterKind::malformed},
+        {"ipv4 truncated frame", false, [](auto& f) { f.resize(f.size() - 1); },
+         OuterKind::malformed},
+        {"ipv4 bad header checksum", false, [](auto& f) { f[eth + 10] ^= 1; },
+         OuterKind::malformed},
+        {"ipv4 more fragments", false, [](auto& f) { f[eth + 6] = 0x20; }, OuterKind::malformed},
+        {"ipv4 tcp", false,
+         [](auto& f) {
+             f[eth + 9] = 6;
+             f[eth + 10] = f[eth + 11] = 0;
+             auto sum = internet_checksum(f.data() + eth, 20);
+             f[eth + 10] = static_cast<std::uint8_t>(sum & 0xff);
+             f[eth + 11] = static_cast<std::uint8_t>(sum >> 8);
+         },
+         OuterKind::other_ip},
+        {"udp length past ip payload", false, [](auto& f) { f[eth + 20 + 4] = 0x7f; },
+         OuterKind::malformed},
+        {"udp length below header", false,
+         [](auto& f) { f[eth + 20 + 4] = 0, f[eth + 20 + 5] = 7; }, OuterKind::malformed},
+        {"ipv6 version 4", true, [](auto& f) { f[eth] = 0x40; }, OuterKind::malformed},
+        {"ipv6 payload past frame", true, [](auto& f) { f[eth + 4] = 0x7f; }, OuterKind::malformed},
+        {"ipv6 header truncated", true, [](auto& f) { f.resize(eth + 39); }, OuterKind::malformed},
+        {"ipv6 icmpv6", true, [](auto& f) { f[eth + 6] = 58; }, OuterKind::icmpv6},
+        {"ipv6 hop-by-hop", true, [](auto& f) { f[eth + 6] = 0; }, OuterKind::other_ip},
+        {"arp truncated", false, [](auto& f) { f[12] = 0x08, f[13] = 0x06, f.resize(eth + 10); },
+         OuterKind::malformed},
+        {"arp", false, [](auto& f) { f[12] = 0x08, f[13] = 0x06; }, OuterKind::arp},
+    };
+    for (const auto& row : table) {
+        OuterAddresses addresses{gateway_mac, client_mac,
+                                 row.v6 ? v6_endpoint(1, 51820) : v4_endpoint(10, 0, 0, 1, 51820),
+                                 row.v6 ? v6_endpoint(2, 9) : v4_endpoint(10, 0, 0, 2, 9)};
+        rte_mbuf* good = built_packet(addresses, 32);
+        auto frame = packet_bytes(good);
+        rte_pktmbuf_free(good);
+        row.corrupt(frame);
+        rte_mbuf* packet = make_packet(frame);
+        ASSERT_NE(packet, nullptr);
+        EXPECT_EQ(parse_outer(packet), row.expected) << row.name;
+        rte_pktmbuf_free(packet);
+    }
+}
+
+}  // namespace
+}  // namespace meshgate::dataplane
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
+    return RUN_ALL_TESTS();
+}
