@@ -1,0 +1,128 @@
+#include "dataplane/classify.hpp"
+
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include <cstring>
+
+#include "dataplane/headers.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+constexpr std::uint8_t icmpv6_neighbour_solicitation = 135;
+constexpr std::uint8_t icmpv6_neighbour_advertisement = 136;
+
+enum class Class : std::uint8_t { data, handshake, neighbour, drop };
+
+struct Verdict {
+    Class kind;
+    Drop reason = Drop::not_ip;
+};
+
+bool addressed_to_us(const rte_mbuf* packet, const ClassifyContext& context) {
+    auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    if (ethernet->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+        auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, packet->l2_len);
+        return context.ipv4 != 0 && ip->dst_addr == context.ipv4;
+    }
+    auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv6_hdr*, packet->l2_len);
+    return context.has_ipv6 && std::memcmp(ip->dst_addr, context.ipv6.data(), 16) == 0;
+}
+
+// The first four bytes are the type as little-endian u32: the three reserved bytes must be
+// zero, so a single comparison checks both.
+Verdict wireguard_verdict(rte_mbuf* packet) {
+    std::uint16_t length = udp_payload_length(packet);
+    if (length < 4) {
+        return {Class::drop, Drop::unknown_message_type};
+    }
+    const std::uint8_t* message = udp_payload(packet);
+    std::uint32_t type = std::uint32_t(message[0]) | std::uint32_t(message[1]) << 8 |
+                         std::uint32_t(message[2]) << 16 | std::uint32_t(message[3]) << 24;
+    switch (type) {
+        case wire::transport_data:
+            return length >= wire::data_minimum_size
+                       ? Verdict{Class::data}
+                       : Verdict{Class::drop, Drop::bad_message_length};
+        case wire::handshake_initiation:
+            return length == wire::initiation_size ? Verdict{Class::handshake}
+                                                   : Verdict{Class::drop, Drop::bad_message_length};
+        case wire::handshake_response:
+            return length == wire::response_size ? Verdict{Class::handshake}
+                                                 : Verdict{Class::drop, Drop::bad_message_length};
+        case wire::cookie_reply:
+            return length == wire::cookie_reply_size
+                       ? Verdict{Class::handshake}
+                       : Verdict{Class::drop, Drop::bad_message_length};
+        default:
+            return {Class::drop, Drop::unknown_message_type};
+    }
+}
+
+Verdict icmpv6_verdict(const rte_mbuf* packet) {
+    std::uint32_t offset = packet->l2_len + packet->l3_len;
+    if (rte_pktmbuf_data_len(packet) < offset + 4) {
+        return {Class::drop, Drop::malformed_outer};
+    }
+    std::uint8_t type = *rte_pktmbuf_mtod_offset(packet, const std::uint8_t*, offset);
+    if (type == icmpv6_neighbour_solicitation || type == icmpv6_neighbour_advertisement) {
+        return {Class::neighbour};
+    }
+    return {Class::drop, Drop::not_for_us};
+}
+
+Verdict verdict_for(rte_mbuf* packet, const ClassifyContext& context) {
+    switch (parse_outer(packet)) {
+        case OuterKind::udp: {
+            if (!addressed_to_us(packet, context) ||
+                udp_destination(packet).port != context.listen_port) {
+                return {Class::drop, Drop::not_for_us};
+            }
+            return wireguard_verdict(packet);
+        }
+        case OuterKind::arp:
+            return {Class::neighbour};
+        case OuterKind::icmpv6:
+            return icmpv6_verdict(packet);
+        case OuterKind::other_ip:
+            return {Class::drop, Drop::not_for_us};
+        case OuterKind::malformed:
+            return {Class::drop, Drop::malformed_outer};
+        case OuterKind::not_ip:
+            break;
+    }
+    return {Class::drop, Drop::not_ip};
+}
+
+}  // namespace
+
+void classify(const Burst<>& received, const ClassifyContext& context, Classified& out,
+              WorkerCounters& counters) {
+    for (std::uint16_t i = 0; i < received.count; ++i) {
+        // Headers of the packet after next are fetched while this one is classified.
+        if (i + 2 < received.count) {
+            rte_prefetch0(rte_pktmbuf_mtod(received.packets[i + 2], void*));
+        }
+        rte_mbuf* packet = received.packets[i];
+        counters.rx_packets++;
+        counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
+        Verdict verdict = verdict_for(packet, context);
+        switch (verdict.kind) {
+            case Class::data:
+                out.data.push(packet);
+                break;
+            case Class::handshake:
+                out.handshake.push(packet);
+                break;
+            case Class::neighbour:
+                out.neighbour.push(packet);
+                break;
+            case Class::drop:
+                drop_packet(packet, verdict.reason, counters);
+                break;
+        }
+    }
+}
+
+}  // namespace meshgate::dataplane
