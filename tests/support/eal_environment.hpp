@@ -22,9 +22,9 @@ class EalEnvironment : public ::testing::Environment {
     void SetUp() override {
         // A file prefix per process, so ctest may run test processes in parallel.
         std::string prefix = "meshgate-unit-" + std::to_string(::getpid());
-        std::vector<std::string> args = {"unit-test",     "--no-huge",   "-m",    "256", "--no-pci",
-                                         "--no-shconf",   "--log-level", "error", "-l",  "0",
-                                         "--file-prefix", prefix};
+        std::vector<std::string> args = {
+            "unit-test",   "--no-huge", "-m", "1024", "--no-pci",      "--no-shconf",
+            "--log-level", "error",     "-l", "0",    "--file-prefix", prefix};
         std::vector<char*> argv;
         for (auto& arg : args) {
             argv.push_back(arg.data());
