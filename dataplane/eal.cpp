@@ -1,0 +1,117 @@
+#include "dataplane/eal.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <cstring>
+
+namespace meshgate::dataplane {
+namespace {
+
+constexpr unsigned mempool_cache = 256;
+
+StartupError port_error(const Port& port, const char* what, int rc) {
+    return {"port " + port.name + ": " + what + " failed: " + std::strerror(rc < 0 ? -rc : rc)};
+}
+
+rte_eth_conf port_configuration(const rte_eth_dev_info& info, const PortRequest& request,
+                                bool& rss) {
+    rte_eth_conf conf{};
+    rss = request.rx_queues > 1 && info.flow_type_rss_offloads != 0;
+    if (rss) {
+        // A WireGuard peer is one UDP 5-tuple, so RSS spreads peers, never one peer's packets:
+        // hashing on addresses and ports is all there is to gain.
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    if (request.mtu != 0) {
+        conf.rxmode.mtu = request.mtu;
+    }
+    return conf;
+}
+
+}  // namespace
+
+std::variant<std::monostate, StartupError> init_eal(const std::vector<std::string>& args) {
+    std::vector<std::string> copies = args;  // rte_eal_init may permute argv
+    std::vector<char*> argv;
+    for (std::string& arg : copies) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(copies.size()), argv.data()) < 0) {
+        return StartupError{std::string("EAL initialisation failed: ") + rte_strerror(rte_errno)};
+    }
+    return std::monostate{};
+}
+
+rte_mempool* create_packet_pool(const std::string& name, unsigned packets) {
+    return rte_pktmbuf_pool_create(name.c_str(), packets, mempool_cache, 0,
+                                   RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+}
+
+std::string port_name(const std::string& device) {
+    return device.substr(0, device.find(','));
+}
+
+std::variant<Port, StartupError> start_port(const PortRequest& request, rte_mempool* pool) {
+    Port port;
+    port.name = port_name(request.device);
+    if (rte_eth_dev_get_port_by_name(port.name.c_str(), &port.id) != 0) {
+        return StartupError{"port " + port.name +
+                            ": no such DPDK device (is it bound to a DPDK "
+                            "driver, or is the vdev string right?)"};
+    }
+    rte_eth_dev_info info{};
+    if (int rc = rte_eth_dev_info_get(port.id, &info); rc != 0) {
+        return port_error(port, "rte_eth_dev_info_get", rc);
+    }
+    if (request.rx_queues > info.max_rx_queues || request.tx_queues > info.max_tx_queues) {
+        return StartupError{"port " + port.name + ": needs " + std::to_string(request.rx_queues) +
+                            " RX and " + std::to_string(request.tx_queues) +
+                            " TX queues, the device offers " + std::to_string(info.max_rx_queues) +
+                            " and " + std::to_string(info.max_tx_queues)};
+    }
+    rte_eth_conf conf = port_configuration(info, request, port.rss);
+    if (int rc = rte_eth_dev_configure(port.id, request.rx_queues, request.tx_queues, &conf);
+        rc != 0) {
+        return port_error(port, "rte_eth_dev_configure", rc);
+    }
+    std::uint16_t rx_descriptors = request.descriptors;
+    std::uint16_t tx_descriptors = request.descriptors;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port.id, &rx_descriptors, &tx_descriptors);
+    const int socket = rte_eth_dev_socket_id(port.id);
+    const unsigned socket_id = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
+    for (std::uint16_t queue = 0; queue < request.rx_queues; ++queue) {
+        if (int rc =
+                rte_eth_rx_queue_setup(port.id, queue, rx_descriptors, socket_id, nullptr, pool);
+            rc != 0) {
+            return port_error(port, "rte_eth_rx_queue_setup", rc);
+        }
+    }
+    for (std::uint16_t queue = 0; queue < request.tx_queues; ++queue) {
+        if (int rc = rte_eth_tx_queue_setup(port.id, queue, tx_descriptors, socket_id, nullptr);
+            rc != 0) {
+            return port_error(port, "rte_eth_tx_queue_setup", rc);
+        }
+    }
+    if (int rc = rte_eth_dev_start(port.id); rc != 0) {
+        return port_error(port, "rte_eth_dev_start", rc);
+    }
+    // Promiscuous: af_packet/af_xdp on a veth and most test setups need it, and the classify
+    // stage checks destination addresses itself. Not every driver supports it; that is fine.
+    rte_eth_promiscuous_enable(port.id);
+    rte_eth_macaddr_get(port.id, &port.mac);
+    return port;
+}
+
+void stop_port(const Port& port) {
+    rte_eth_dev_stop(port.id);
+    rte_eth_dev_close(port.id);
+}
+
+}  // namespace meshgate::dataplane
