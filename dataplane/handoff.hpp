@@ -1,0 +1,56 @@
+// Handoff: per-worker rings that carry packets to the worker owning their peer.
+//
+// Every peer (and so every keypair, send counter and replay window) belongs to one worker.
+// RSS cannot keep a peer on one queue (internet return traffic lands anywhere), so a packet
+// found on the wrong worker is enqueued to its owner's ring; the owner drains its ring once
+// per loop. Rings are multi-producer (any worker), single-consumer (the owner). A full ring
+// drops the packet under Drop::handoff_congested, never blocks.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/burst.hpp"
+#include "dataplane/counters.hpp"
+
+namespace meshgate::dataplane {
+
+// What the owner must do with a handed-off packet, carried in the mbuf (a dynamic field).
+enum class HandoffStage : std::uint8_t {
+    decap,  // ciphertext: look up the keypair, open, check, route
+    encap,  // plaintext for `peer`: seal and transmit
+};
+
+struct PacketMeta {
+    std::uint32_t peer;
+    HandoffStage stage;
+};
+
+// Registers the mbuf dynamic field once, at start (cold). Returns false if DPDK refuses.
+bool register_packet_meta();
+PacketMeta& packet_meta(rte_mbuf* packet);
+
+class Handoff {
+  public:
+    // One ring per worker; `ring_size` a power of two.
+    Handoff(unsigned workers, unsigned ring_size);
+    ~Handoff();
+    Handoff(const Handoff&) = delete;
+    Handoff& operator=(const Handoff&) = delete;
+
+    // Any worker. Enqueues what fits; drops and counts the rest. Returns packets enqueued.
+    unsigned send(unsigned owner, rte_mbuf** packets, unsigned count, WorkerCounters& counters);
+    // The owner only. Returns the number of packets written to `packets`.
+    unsigned receive(unsigned owner, rte_mbuf** packets, unsigned capacity);
+
+    unsigned workers() const { return static_cast<unsigned>(rings_.size()); }
+
+  private:
+    std::vector<rte_ring*> rings_;
+};
+
+}  // namespace meshgate::dataplane
