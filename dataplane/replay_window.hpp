@@ -1,0 +1,77 @@
+// The anti-replay window for transport data (whitepaper §5.4.6, RFC 6479's sliding bitmap).
+//
+// 8192 counters wide, as the kernel and VPP: several cores decrypting one peer's packets
+// reorder them, and a narrow window would reject legitimate late arrivals.
+// check() comes before decryption and costs nothing on forged packets; update() only after
+// the tag verified, so a forged counter can never advance the window.
+// Owner worker only: no atomics.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace meshgate::dataplane {
+
+class ReplayWindow {
+  public:
+    static constexpr unsigned bits = 8192;
+    // Counters at or above this are never accepted (whitepaper §6: REJECT_AFTER_MESSAGES).
+    static constexpr std::uint64_t reject_after_messages = ~std::uint64_t{0} - 8192;
+
+    // True when `counter` may be new: not too old, not seen, not past the limit.
+    bool check(std::uint64_t counter) const {
+        if (counter >= reject_after_messages) {
+            return false;
+        }
+        if (counter > greatest_ || !any_) {
+            return true;
+        }
+        if (greatest_ - counter >= bits - word_bits) {
+            return false;  // behind the window
+        }
+        return (words_[word_of(counter)] & bit_of(counter)) == 0;
+    }
+
+    // Records an authenticated counter (check() returned true for it).
+    void update(std::uint64_t counter) {
+        if (!any_ || counter > greatest_) {
+            advance_to(counter);
+        }
+        words_[word_of(counter)] |= bit_of(counter);
+    }
+
+    std::uint64_t greatest() const { return greatest_; }
+
+  private:
+    static constexpr unsigned word_bits = 64;
+    static constexpr unsigned words = bits / word_bits;
+
+    static unsigned word_of(std::uint64_t counter) {
+        return static_cast<unsigned>((counter / word_bits) % words);
+    }
+    static std::uint64_t bit_of(std::uint64_t counter) {
+        return std::uint64_t{1} << (counter % word_bits);
+    }
+
+    // Moves the top of the window to `counter`, clearing the words it slides over. One word of
+    // the ring is the partly filled newest one, so the usable depth is bits - 64 (as RFC 6479).
+    void advance_to(std::uint64_t counter) {
+        std::uint64_t current_word = any_ ? greatest_ / word_bits : 0;
+        std::uint64_t new_word = counter / word_bits;
+        if (!any_ || new_word - current_word >= words) {
+            words_.fill(0);
+        } else {
+            for (std::uint64_t w = current_word + 1; w <= new_word; ++w) {
+                words_[w % words] = 0;
+            }
+        }
+        greatest_ = counter;
+        any_ = true;
+    }
+
+    std::array<std::uint64_t, words> words_{};
+    std::uint64_t greatest_ = 0;
+    bool any_ = false;
+};
+
+}  // namespace meshgate::dataplane
