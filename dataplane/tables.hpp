@@ -1,0 +1,121 @@
+// The tables workers read and the control thread writes (DESIGN.md, "Tables").
+//
+//   sessions   receiver index -> Keypair      rte_hash, lock-free readers, RCU-deferred free
+//   peers      PeerId -> PeerSlot             fixed array; fields tagged with their writer
+//
+// Publication rule: the control thread fills a Keypair completely, then adds it to the
+// session hash (a release); a worker that finds it sees every field. Removal: the control
+// thread deletes the hash entry, waits for every worker's quiescent state (rte_rcu_qsbr),
+// and only then wipes and frees the keypair. Workers never wait and never lock.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_seqlock.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/allowed_ips.hpp"
+#include "dataplane/headers.hpp"
+#include "dataplane/replay_window.hpp"
+
+namespace meshgate::dataplane {
+
+// Permissions a peer holds (DESIGN.md, "Exit node defaults"). None by default.
+enum Permission : std::uint8_t {
+    permission_exit = 1 << 0,
+    permission_lan = 1 << 1,
+    permission_peers = 1 << 2,
+};
+
+struct alignas(64) Keypair {
+    // ---- immutable once published; written by the control thread before the hash add ----
+    std::array<std::uint8_t, 32> receive_key{};
+    std::array<std::uint8_t, 32> send_key{};
+    std::uint32_t local_index = 0;   // the index peers put in messages to us
+    std::uint32_t remote_index = 0;  // the index we put in messages to the peer
+    PeerId peer = no_peer;
+    std::uint64_t reject_after_tsc = 0;  // birth + REJECT_AFTER_TIME, in TSC cycles
+    bool initiator = false;
+
+    // ---- owner worker only ----
+    alignas(64) std::uint64_t send_counter = 0;
+    ReplayWindow replay;
+
+    // ---- owner worker writes (once), control thread reads ----
+    // The responder's new keypair may only send after it has received (whitepaper §5.4.7).
+    std::atomic<bool> received_data{false};
+
+    ~Keypair();
+};
+
+// Where a peer is reached on the WAN: its UDP endpoint and the MAC to send to (the peer's,
+// or the router's). Set by configuration and ARP/ND (control thread) or by roaming (owner).
+struct EndpointRecord {
+    Endpoint endpoint;
+    rte_ether_addr mac{};
+    bool known = false;
+};
+
+struct PeerCounters {
+    std::uint64_t rx_packets = 0, rx_bytes = 0;
+    std::uint64_t tx_packets = 0, tx_bytes = 0;
+    std::uint64_t last_rx_tsc = 0, last_tx_tsc = 0;  // control reads these to drive timers
+};
+
+struct alignas(64) PeerSlot {
+    // ---- writer: control thread; readers: workers ----
+    std::atomic<Keypair*> current{nullptr};  // send with this (if its peer has confirmed it)
+    std::atomic<Keypair*> next{nullptr};     // responder keypair waiting for confirmation
+    std::atomic<bool> configured{false};
+    std::uint16_t owner = 0;
+    std::uint8_t permissions = 0;
+
+    // ---- writers: the owner worker (roaming) and the control thread, seqlock-serialised ----
+    rte_seqlock_t endpoint_lock;
+    EndpointRecord endpoint;
+
+    // ---- owner worker only; the control thread reads racily (monotonic statistics) ----
+    alignas(64) PeerCounters counters;
+
+    PeerSlot() { rte_seqlock_init(&endpoint_lock); }
+    EndpointRecord read_endpoint() const;
+    void write_endpoint(const EndpointRecord& record);
+};
+
+class SessionTable {
+  public:
+    // `rcu` may be null when nothing reads concurrently (tests).
+    SessionTable(const char* name, std::uint32_t capacity, rte_rcu_qsbr* rcu);
+    ~SessionTable();
+    SessionTable(const SessionTable&) = delete;
+    SessionTable& operator=(const SessionTable&) = delete;
+
+    // ---- control thread ----
+    // Takes ownership. False (keypair destroyed) when the index exists or the table is full.
+    bool publish(std::unique_ptr<Keypair> keypair);
+    // Removes, waits out readers, wipes and frees. No-op for an unknown index.
+    void retire(std::uint32_t local_index);
+    std::uint32_t size() const;
+
+    // ---- workers ----
+    // indexes[i] -> keypairs[i] (nullptr when unknown).
+    void lookup(const std::uint32_t* indexes, Keypair** keypairs, unsigned count) const;
+
+  private:
+    rte_hash* hash_;
+    rte_rcu_qsbr* rcu_;
+};
+
+// The receiver index's low bits name the owner worker (DESIGN.md: the handoff decision is
+// one mask). Workers use the same rule the control thread's index table allocates with.
+inline unsigned owner_of_index(std::uint32_t index, unsigned owner_bits) {
+    return index & ((1u << owner_bits) - 1);
+}
+
+}  // namespace meshgate::dataplane

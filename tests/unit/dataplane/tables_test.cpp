@@ -1,0 +1,90 @@
+// Session table and peer slots: publish, look up in bulk, retire (keys wiped), reject
+// duplicates; the endpoint seqlock round-trips.
+#include "dataplane/tables.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/eal_environment.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+std::unique_ptr<Keypair> keypair(std::uint32_t index, PeerId peer) {
+    auto made = std::make_unique<Keypair>();
+    made->local_index = index;
+    made->peer = peer;
+    made->receive_key.fill(static_cast<std::uint8_t>(index));
+    return made;
+}
+
+TEST(SessionTable, PublishLookupRetire) {
+    SessionTable table("sessions_basic", 1024, nullptr);
+    for (std::uint32_t i = 1; i <= 100; ++i) {
+        ASSERT_TRUE(table.publish(keypair(i * 7919, i)));
+    }
+    EXPECT_EQ(table.size(), 100u);
+    EXPECT_FALSE(table.publish(keypair(7919, 55))) << "duplicate index must be refused";
+
+    std::uint32_t indexes[100];
+    Keypair* found[100];
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        indexes[i] = (i % 2 == 0) ? (i + 1) * 7919 : 12345 + i;  // every other one unknown
+    }
+    table.lookup(indexes, found, 100);
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        if (i % 2 == 0) {
+            ASSERT_NE(found[i], nullptr);
+            EXPECT_EQ(found[i]->peer, i + 1);
+        } else {
+            EXPECT_EQ(found[i], nullptr);
+        }
+    }
+
+    table.retire(7919);
+    table.retire(424242);  // unknown: no-op
+    EXPECT_EQ(table.size(), 99u);
+    std::uint32_t gone = 7919;
+    Keypair* none;
+    table.lookup(&gone, &none, 1);
+    EXPECT_EQ(none, nullptr);
+    EXPECT_TRUE(table.publish(keypair(7919, 1))) << "a retired index may be reused";
+}
+
+TEST(SessionTable, FullTableRefuses) {
+    SessionTable table("sessions_full", 64, nullptr);
+    unsigned published = 0;
+    for (std::uint32_t i = 0; i < 200; ++i) {
+        published += table.publish(keypair(i + 1, i)) ? 1 : 0;
+    }
+    EXPECT_GE(published, 64u);
+    EXPECT_LT(published, 200u);
+    EXPECT_EQ(table.size(), published);
+}
+
+TEST(PeerSlot, EndpointRoundTrips) {
+    PeerSlot slot;
+    EXPECT_FALSE(slot.read_endpoint().known);
+    EndpointRecord record;
+    record.endpoint.port = 51820;
+    record.endpoint.address.bytes[0] = 198;
+    record.known = true;
+    slot.write_endpoint(record);
+    EndpointRecord read = slot.read_endpoint();
+    EXPECT_TRUE(read.known);
+    EXPECT_EQ(read.endpoint, record.endpoint);
+}
+
+TEST(OwnerOfIndex, LowBitsNameTheWorker) {
+    EXPECT_EQ(owner_of_index(0xABCD0003, 2), 3u);
+    EXPECT_EQ(owner_of_index(0xABCD0004, 2), 0u);
+    EXPECT_EQ(owner_of_index(0xFFFFFFFF, 0), 0u);
+}
+
+}  // namespace
+}  // namespace meshgate::dataplane
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
+    return RUN_ALL_TESTS();
+}
