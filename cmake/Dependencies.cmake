@@ -18,6 +18,13 @@ meshgate_require_pkg(LIBCRYPTO libcrypto libssl-dev)
 meshgate_require_pkg(YAMLCPP yaml-cpp libyaml-cpp-dev)
 meshgate_require_pkg(DPDK libdpdk libdpdk-dev)
 
+# The ring PMD's API (rte_eth_from_rings) is not in libdpdk.pc's shared libraries; the
+# pipeline tests and benchmarks use it to feed workers from memory.
+find_library(DPDK_NET_RING_LIBRARY rte_net_ring)
+if(NOT DPDK_NET_RING_LIBRARY)
+    message(FATAL_ERROR "librte_net_ring not found: apt-get install libdpdk-dev (or run tools/bootstrap)")
+endif()
+
 # Intel ipsec-mb ships neither a pkg-config file nor a CMake package: header + library.
 find_path(IPSECMB_INCLUDE_DIR intel-ipsec-mb.h)
 find_library(IPSECMB_LIBRARY IPSec_MB)

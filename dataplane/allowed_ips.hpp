@@ -57,8 +57,8 @@ class AllowedIps {
     struct Limits {
         int max_v4_routes = 1 << 18;
         int max_v6_routes = 1 << 18;
-        std::uint32_t v4_tbl8_groups = 1 << 14;
-        std::uint32_t v6_tbl8_groups = 1 << 16;
+        std::uint32_t v4_tbl8_groups = 1 << 12;
+        std::uint32_t v6_tbl8_groups = 1 << 14;
     };
 
     // `rcu` may be null when nothing reads concurrently (tests, `meshgate check`).

@@ -20,7 +20,8 @@ constexpr std::uint32_t flag_override = 0x20000000;
 constexpr std::size_t nd_body = 4 + 16;  // flags/reserved + target address
 constexpr std::size_t nd_option = 8;     // one link-layer address option
 
-struct Icmpv6Nd {
+// Packed: it sits at offset 54 of a frame, so nothing in it may assume alignment.
+struct __attribute__((packed)) Icmpv6Nd {
     std::uint8_t type;
     std::uint8_t code;
     std::uint16_t checksum;

@@ -30,6 +30,8 @@ namespace meshgate::dataplane {
     X(inner_malformed, "decrypted packet is not a sane IPv4/IPv6 packet")                 \
     X(inner_source_not_allowed, "inner source address outside the peer's allowed IPs")    \
     X(no_route, "inner destination matches no peer, gateway address or uplink")           \
+    X(ttl_exceeded, "inner packet's TTL or hop limit ran out in the hub")                 \
+    X(endpoint_unknown, "peer has a session but no known endpoint to send to")            \
     X(policy_refused, "peer lacks the permission for this destination")                   \
     X(no_session_queue_full, "packet for a peer without a session: staging queue full")   \
     X(tx_failed, "transmit queue full")

@@ -83,7 +83,7 @@ std::uint16_t internet_checksum(const void* data, std::size_t length, std::uint3
 OuterKind parse_outer(rte_mbuf* packet) {
     // Headers must be in the first segment; our mempools make single-segment frames.
     std::uint32_t frame_length = rte_pktmbuf_data_len(packet);
-    if (frame_length < sizeof(rte_ether_hdr)) {
+    if (packet->nb_segs != 1 || frame_length < sizeof(rte_ether_hdr)) {
         return OuterKind::malformed;
     }
     packet->l2_len = sizeof(rte_ether_hdr);

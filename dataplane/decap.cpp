@@ -1,0 +1,206 @@
+#include "dataplane/decap.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+
+#include <cstring>
+
+namespace meshgate::dataplane {
+namespace {
+
+struct TransportHeader {
+    std::uint32_t receiver_index;
+    std::uint64_t counter;
+};
+
+TransportHeader read_header(rte_mbuf* packet) {
+    const std::uint8_t* message = udp_payload(packet);
+    TransportHeader header;
+    std::memcpy(&header.receiver_index, message + 4, 4);  // little-endian on the wire, as x86
+    std::memcpy(&header.counter, message + 8, 8);
+    return header;
+}
+
+// Per-burst scratch, on the worker's stack.
+struct Pending {
+    Keypair* keypairs[burst_size];
+    TransportHeader headers[burst_size];
+    crypto::AeadJob jobs[burst_size];
+};
+
+// Stage 1: find each packet's keypair; hand off packets owned elsewhere; drop unknown,
+// expired and replayed ones before any crypto is spent on them.
+std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, bool from_handoff) {
+    const SharedTables& shared = *worker.shared;
+    std::uint32_t indexes[burst_size];
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        pending.headers[i] = read_header(burst.packets[i]);
+        indexes[i] = pending.headers[i].receiver_index;
+    }
+    Keypair* found[burst_size];
+    shared.sessions->lookup(indexes, found, burst.count);
+
+    rte_mbuf* foreign[burst_size];
+    unsigned foreign_count = 0;
+    unsigned foreign_owner = 0;
+    const std::uint64_t now = rte_rdtsc();
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        rte_mbuf* packet = burst.packets[i];
+        Keypair* keypair = found[i];
+        if (keypair == nullptr) {
+            drop_packet(packet, Drop::unknown_receiver_index, worker.counters);
+            continue;
+        }
+        unsigned owner = owner_of_index(pending.headers[i].receiver_index, shared.owner_bits);
+        if (owner != worker.id && !from_handoff) {
+            // Bursts rarely mix owners; flush when the owner changes to keep one ring call.
+            if (foreign_count > 0 && owner != foreign_owner) {
+                shared.handoff->send(foreign_owner, foreign, foreign_count, worker.counters);
+                foreign_count = 0;
+            }
+            packet_meta(packet) = {keypair->peer, HandoffStage::decap};
+            foreign_owner = owner;
+            foreign[foreign_count++] = packet;
+            continue;
+        }
+        if (now > keypair->reject_after_tsc) {
+            drop_packet(packet, Drop::keypair_expired, worker.counters);
+            continue;
+        }
+        if (!keypair->replay.check(pending.headers[i].counter)) {
+            drop_packet(packet, Drop::replayed_counter, worker.counters);
+            continue;
+        }
+        pending.headers[kept] = pending.headers[i];
+        pending.keypairs[kept] = keypair;
+        burst.packets[kept++] = packet;
+    }
+    if (foreign_count > 0) {
+        shared.handoff->send(foreign_owner, foreign, foreign_count, worker.counters);
+    }
+    burst.count = kept;
+    return kept;
+}
+
+// Stage 2: one open_batch for the burst, in place.
+crypto::JobMask open_all(Burst<>& burst, Pending& pending, WorkerContext& worker) {
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        rte_mbuf* packet = burst.packets[i];
+        std::uint8_t* message = udp_payload(packet);
+        const std::uint32_t sealed = udp_payload_length(packet) - wire::data_header_size;
+        const std::uint32_t length = sealed - static_cast<std::uint32_t>(crypto::aead_tag_size);
+        pending.jobs[i] = {pending.keypairs[i]->receive_key.data(),
+                           pending.headers[i].counter,
+                           message + wire::data_header_size,
+                           message + wire::data_header_size,
+                           length,
+                           message + wire::data_header_size + length};
+    }
+    return worker.crypto->open({pending.jobs, burst.count});
+}
+
+// The endpoint to answer to is where the last authenticated packet came from (§2 "roaming").
+void roam(PeerSlot& peer, rte_mbuf* packet) {
+    Endpoint source = udp_source(packet);
+    const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    EndpointRecord current = peer.read_endpoint();
+    if (!current.known || !(current.endpoint == source) ||
+        !rte_is_same_ether_addr(&current.mac, &ethernet->src_addr)) {
+        peer.write_endpoint({source, ethernet->src_addr, true});
+    }
+}
+
+// Checks the decrypted packet is one IPv4 or IPv6 packet and trims the padding after it.
+// Returns the inner source address, or nothing for a malformed packet.
+std::optional<IpAddress> check_inner(rte_mbuf* packet) {
+    std::uint16_t length = rte_pktmbuf_data_len(packet);
+    const std::uint8_t* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
+    std::uint32_t total;
+    IpAddress source;
+    if (length >= sizeof(rte_ipv4_hdr) && (data[0] >> 4) == 4) {
+        auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(data);
+        total = rte_be_to_cpu_16(ip->total_length);
+        if (rte_ipv4_hdr_len(ip) < sizeof(rte_ipv4_hdr) || total < rte_ipv4_hdr_len(ip)) {
+            return std::nullopt;
+        }
+        source = IpAddress::v4(ip->src_addr);
+    } else if (length >= sizeof(rte_ipv6_hdr) && (data[0] >> 4) == 6) {
+        auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(data);
+        total = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+        source = IpAddress::v6(ip->src_addr);
+    } else {
+        return std::nullopt;
+    }
+    if (total > length) {
+        return std::nullopt;
+    }
+    rte_pktmbuf_trim(packet, static_cast<std::uint16_t>(length - total));
+    return source;
+}
+
+// Stage 3: per authenticated packet, in burst order.
+bool finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter, WorkerContext& worker) {
+    // Re-check: two copies of one counter in a single burst both passed the pre-check.
+    if (!keypair.replay.check(counter)) {
+        drop_packet(packet, Drop::replayed_counter, worker.counters);
+        return false;
+    }
+    keypair.replay.update(counter);
+    const SharedTables& shared = *worker.shared;
+    PeerSlot& peer = shared.peers[keypair.peer];
+    roam(peer, packet);
+    if (!keypair.received_data.load(std::memory_order_relaxed)) {
+        keypair.received_data.store(true, std::memory_order_release);
+    }
+    peer.counters.rx_packets++;
+    peer.counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
+    peer.counters.last_rx_tsc = rte_rdtsc();
+
+    // Strip outer headers and the transport header, and the tag at the end.
+    rte_pktmbuf_adj(packet, static_cast<std::uint16_t>(packet->l2_len + packet->l3_len +
+                                                       packet->l4_len + wire::data_header_size));
+    rte_pktmbuf_trim(packet, crypto::aead_tag_size);
+    if (rte_pktmbuf_data_len(packet) == 0) {
+        rte_pktmbuf_free(packet);  // a keepalive: its work (timers, roaming) is done
+        return false;
+    }
+    std::optional<IpAddress> source = check_inner(packet);
+    if (!source) {
+        drop_packet(packet, Drop::inner_malformed, worker.counters);
+        return false;
+    }
+    if (shared.allowed_ips->lookup(*source) != keypair.peer) {
+        drop_packet(packet, Drop::inner_source_not_allowed, worker.counters);
+        return false;
+    }
+    packet->l2_len = packet->l3_len = packet->l4_len = 0;
+    packet_meta(packet) = {keypair.peer, HandoffStage::decap};
+    return true;
+}
+
+}  // namespace
+
+std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff) {
+    Pending pending;
+    if (look_up(received, pending, worker, from_handoff) == 0) {
+        return 0;
+    }
+    crypto::JobMask authentic = open_all(received, pending, worker);
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < received.count; ++i) {
+        rte_mbuf* packet = received.packets[i];
+        if (((authentic >> i) & 1) == 0) {
+            drop_packet(packet, Drop::decrypt_failed, worker.counters);
+            continue;
+        }
+        if (finish(packet, *pending.keypairs[i], pending.headers[i].counter, worker)) {
+            received.packets[kept++] = packet;
+        }
+    }
+    received.count = kept;
+    return kept;
+}
+
+}  // namespace meshgate::dataplane

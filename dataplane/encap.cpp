@@ -1,0 +1,147 @@
+#include "dataplane/encap.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <cstring>
+
+namespace meshgate::dataplane {
+namespace {
+
+constexpr std::uint32_t padding_multiple = 16;
+
+bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
+    return keypair != nullptr && now_tsc <= keypair->reject_after_tsc &&
+           keypair->send_counter < ReplayWindow::reject_after_messages;
+}
+
+// To the control thread: it queues the packet for the peer and initiates a handshake.
+void await_session(rte_mbuf* packet, WorkerContext& worker) {
+    if (rte_ring_enqueue(worker.shared->to_control, packet) != 0) {
+        drop_packet(packet, Drop::no_session_queue_full, worker.counters);
+        return;
+    }
+    worker.counters.to_control++;
+}
+
+// Pads the inner packet (whitepaper §5.4.6: to a multiple of 16, but not past the MTU),
+// prepends the transport header and leaves room for the tag. False: no room in the mbuf.
+bool frame_message(rte_mbuf* packet, const Keypair& keypair, std::uint64_t counter,
+                   std::uint16_t mtu) {
+    const std::uint32_t length = rte_pktmbuf_data_len(packet);
+    std::uint32_t padded = (length + padding_multiple - 1) / padding_multiple * padding_multiple;
+    if (padded > mtu) {
+        padded = std::max<std::uint32_t>(length, mtu);
+    }
+    auto* tail = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_append(
+        packet, static_cast<std::uint16_t>(padded - length + crypto::aead_tag_size)));
+    if (tail == nullptr) {
+        return false;
+    }
+    std::memset(tail, 0, padded - length);
+    auto* header =
+        reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(packet, wire::data_header_size));
+    if (header == nullptr) {
+        return false;
+    }
+    const std::uint32_t type = wire::transport_data;  // little-endian on the wire, as x86
+    std::memcpy(header, &type, 4);
+    std::memcpy(header + 4, &keypair.remote_index, 4);
+    std::memcpy(header + 8, &counter, 8);
+    return true;
+}
+
+bool add_outer(rte_mbuf* packet, const PeerSlot& peer, const GatewayAddresses& self) {
+    EndpointRecord record = peer.read_endpoint();
+    const auto& source = record.endpoint.address.is_v6 ? self.wan_ipv6 : self.wan_ipv4;
+    if (!record.known || !source) {
+        return false;
+    }
+    OuterAddresses addresses{
+        self.wan_mac, record.mac, {*source, self.listen_port}, record.endpoint};
+    return prepend_outer(packet, addresses);
+}
+
+}  // namespace
+
+Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc) {
+    Keypair* next = peer.next.load(std::memory_order_acquire);
+    if (next != nullptr && next->received_data.load(std::memory_order_acquire) &&
+        usable(next, now_tsc)) {
+        return next;
+    }
+    Keypair* current = peer.current.load(std::memory_order_acquire);
+    return usable(current, now_tsc) ? current : nullptr;
+}
+
+std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
+    const SharedTables& shared = *worker.shared;
+    const std::uint64_t now = rte_rdtsc();
+    crypto::AeadJob jobs[burst_size];
+    PeerSlot* peers[burst_size];
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < outgoing.count; ++i) {
+        rte_mbuf* packet = outgoing.packets[i];
+        PeerSlot& peer = shared.peers[packet_meta(packet).peer];
+        Keypair* keypair = sending_keypair(peer, now);
+        if (keypair == nullptr) {
+            await_session(packet, worker);
+            continue;
+        }
+        const std::uint64_t counter = keypair->send_counter++;
+        if (!frame_message(packet, *keypair, counter, shared.tunnel_mtu)) {
+            drop_packet(packet, Drop::tx_failed, worker.counters);
+            continue;
+        }
+        std::uint8_t* message = rte_pktmbuf_mtod(packet, std::uint8_t*);
+        std::uint32_t plaintext = rte_pktmbuf_data_len(packet) - wire::data_header_size -
+                                  static_cast<std::uint32_t>(crypto::aead_tag_size);
+        jobs[kept] = {keypair->send_key.data(),
+                      counter,
+                      message + wire::data_header_size,
+                      message + wire::data_header_size,
+                      plaintext,
+                      message + wire::data_header_size + plaintext};
+        peers[kept] = &peer;
+        outgoing.packets[kept++] = packet;
+    }
+    outgoing.count = kept;
+    if (kept == 0) {
+        return 0;
+    }
+    worker.crypto->seal({jobs, kept});
+
+    std::uint16_t framed = 0;
+    for (std::uint16_t i = 0; i < outgoing.count; ++i) {
+        rte_mbuf* packet = outgoing.packets[i];
+        PeerSlot& peer = *peers[i];
+        if (!add_outer(packet, peer, shared.addresses)) {
+            drop_packet(packet, Drop::endpoint_unknown, worker.counters);
+            continue;
+        }
+        peer.counters.tx_packets++;
+        peer.counters.tx_bytes += rte_pktmbuf_pkt_len(packet);
+        peer.counters.last_tx_tsc = now;
+        outgoing.packets[framed++] = packet;
+    }
+    outgoing.count = framed;
+    return framed;
+}
+
+void transmit(Burst<>& frames, WorkerContext& worker) {
+    if (frames.count == 0) {
+        return;
+    }
+    std::uint16_t sent =
+        rte_eth_tx_burst(worker.port, worker.tx_queue, frames.packets, frames.count);
+    for (std::uint16_t i = 0; i < sent; ++i) {
+        worker.counters.tx_packets++;
+        worker.counters.tx_bytes += rte_pktmbuf_pkt_len(frames.packets[i]);
+    }
+    for (std::uint16_t i = sent; i < frames.count; ++i) {
+        drop_packet(frames.packets[i], Drop::tx_failed, worker.counters);
+    }
+    frames.clear();
+}
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,30 @@
+// Encap: inner IP packets for a peer in, WireGuard transport data on the wire out.
+//
+//   choose the keypair (current; or the responder's next once the peer has used it)
+//        │  none usable? the packet goes to the control thread, which stages it and
+//        │  starts a handshake
+//   counter (owner worker: no atomics), pad to 16 bytes, transport header, room for the tag
+//        │
+//   seal_batch (one call for the burst)
+//        │
+//   Ethernet/IP/UDP to the peer's endpoint, checksums, TX
+//
+// Every packet here has packet_meta().peer = its destination and is owned by this worker.
+#pragma once
+
+#include "dataplane/burst.hpp"
+#include "dataplane/context.hpp"
+
+namespace meshgate::dataplane {
+
+// Seals what can be sealed; leaves the wire-ready frames in `outgoing` (for TX) and returns
+// their number. Other packets are dropped (counted) or passed to the control thread.
+std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker);
+
+// Transmits the burst on the worker's queue; frees and counts what the queue refused.
+void transmit(Burst<>& frames, WorkerContext& worker);
+
+// The keypair a worker sends with now, or nullptr (no session, or it expired).
+Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc);
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,146 @@
+#include "dataplane/route.hpp"
+
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include <cstring>
+
+namespace meshgate::dataplane {
+namespace {
+
+constexpr std::uint8_t protocol_icmp = 1;
+constexpr std::uint8_t protocol_icmpv6 = 58;
+constexpr std::uint8_t icmpv6_echo_request = 128;
+constexpr std::uint8_t icmpv6_echo_reply = 129;
+constexpr std::uint8_t reply_ttl = 64;
+
+bool is_v6(const rte_mbuf* packet) {
+    return (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
+}
+
+IpAddress destination_of(const rte_mbuf* packet) {
+    if (is_v6(packet)) {
+        return IpAddress::v6(rte_pktmbuf_mtod(packet, const rte_ipv6_hdr*)->dst_addr);
+    }
+    return IpAddress::v4(rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->dst_addr);
+}
+
+bool answer_echo_v4(rte_mbuf* packet) {
+    auto* ip = rte_pktmbuf_mtod(packet, rte_ipv4_hdr*);
+    std::uint32_t header = rte_ipv4_hdr_len(ip);
+    std::uint32_t total = rte_be_to_cpu_16(ip->total_length);
+    if (ip->next_proto_id != protocol_icmp || total < header + sizeof(rte_icmp_hdr) ||
+        (rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) != 0) {
+        return false;
+    }
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<std::uint8_t*>(ip) + header);
+    if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
+        return false;
+    }
+    const rte_be32_t source = ip->src_addr;  // packed fields: no std::swap
+    ip->src_addr = ip->dst_addr;
+    ip->dst_addr = source;
+    ip->time_to_live = reply_ttl;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+    icmp->icmp_cksum = 0;
+    icmp->icmp_cksum = static_cast<std::uint16_t>(~rte_raw_cksum(icmp, total - header));
+    return true;
+}
+
+bool answer_echo_v6(rte_mbuf* packet) {
+    auto* ip = rte_pktmbuf_mtod(packet, rte_ipv6_hdr*);
+    std::uint32_t payload = rte_be_to_cpu_16(ip->payload_len);
+    if (ip->proto != protocol_icmpv6 || payload < 8) {
+        return false;
+    }
+    auto* icmp = reinterpret_cast<std::uint8_t*>(ip + 1);
+    if (icmp[0] != icmpv6_echo_request || icmp[1] != 0) {
+        return false;
+    }
+    std::uint8_t swap[16];
+    std::memcpy(swap, ip->src_addr, 16);
+    std::memcpy(ip->src_addr, ip->dst_addr, 16);
+    std::memcpy(ip->dst_addr, swap, 16);
+    ip->hop_limits = reply_ttl;
+    icmp[0] = icmpv6_echo_reply;
+    icmp[2] = icmp[3] = 0;
+    std::uint16_t checksum = rte_ipv6_udptcp_cksum(ip, icmp);
+    std::memcpy(icmp + 2, &checksum, 2);
+    return true;
+}
+
+// A router decrements TTL (IPv4, with an incremental checksum update, RFC 1624) or the hop
+// limit (IPv6). False when it has run out.
+bool decrement_ttl(rte_mbuf* packet) {
+    if (is_v6(packet)) {
+        auto* ip = rte_pktmbuf_mtod(packet, rte_ipv6_hdr*);
+        if (ip->hop_limits <= 1) {
+            return false;
+        }
+        ip->hop_limits--;
+        return true;
+    }
+    auto* ip = rte_pktmbuf_mtod(packet, rte_ipv4_hdr*);
+    if (ip->time_to_live <= 1) {
+        return false;
+    }
+    ip->time_to_live--;
+    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100.
+    std::uint32_t sum = rte_be_to_cpu_16(ip->hdr_checksum) + 0x0100;
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    ip->hdr_checksum = rte_cpu_to_be_16(static_cast<std::uint16_t>(sum));
+    return true;
+}
+
+}  // namespace
+
+bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self) {
+    IpAddress destination = destination_of(packet);
+    const auto& own = destination.is_v6 ? self.tunnel_ipv6 : self.tunnel_ipv4;
+    if (!own || !(*own == destination)) {
+        return false;
+    }
+    return destination.is_v6 ? answer_echo_v6(packet) : answer_echo_v4(packet);
+}
+
+std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
+    const SharedTables& shared = *worker.shared;
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < inner.count; ++i) {
+        rte_mbuf* packet = inner.packets[i];
+        const PeerId source = packet_meta(packet).peer;
+        PeerId destination;
+        if (answer_echo(packet, shared.addresses)) {
+            destination = source;
+        } else {
+            destination = shared.allowed_ips->lookup(destination_of(packet));
+            if (destination == no_peer) {
+                drop_packet(packet, Drop::no_route, worker.counters);
+                continue;
+            }
+            const std::uint8_t both =
+                shared.peers[source].permissions & shared.peers[destination].permissions;
+            if ((both & permission_peers) == 0) {
+                drop_packet(packet, Drop::policy_refused, worker.counters);
+                continue;
+            }
+            if (!decrement_ttl(packet)) {
+                drop_packet(packet, Drop::ttl_exceeded, worker.counters);
+                continue;
+            }
+        }
+        packet_meta(packet) = {destination, HandoffStage::encap};
+        unsigned owner = shared.peers[destination].owner;
+        if (owner != worker.id) {
+            shared.handoff->send(owner, &packet, 1, worker.counters);
+            continue;
+        }
+        inner.packets[kept++] = packet;
+    }
+    inner.count = kept;
+    return kept;
+}
+
+}  // namespace meshgate::dataplane

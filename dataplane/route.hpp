@@ -1,0 +1,24 @@
+// Route: decides where each authenticated inner packet goes.
+//
+//   to a gateway tunnel address, ICMP echo request  -> echo reply, back to the sender
+//   inside another peer's allowed IPs               -> that peer, if both hold `peers`
+//   anything else                                   -> dropped: no_route (the exit node
+//                                                      issue adds the uplink)
+//
+// Packets leaving for a peer get packet_meta() = {destination, encap}; those whose
+// destination is owned by another worker are handed to it, the rest stay in the burst for
+// this worker's encap. Worker lcore only.
+#pragma once
+
+#include "dataplane/burst.hpp"
+#include "dataplane/context.hpp"
+
+namespace meshgate::dataplane {
+
+std::uint16_t route(Burst<>& inner, WorkerContext& worker);
+
+// Turns an ICMP (v4) or ICMPv6 echo request addressed to `self` into its reply in place.
+// False when the packet is not such a request.
+bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self);
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,109 @@
+// The worker loop. Each pass reads as the pipeline:
+//
+//   RX burst ─► classify ─┬─ handshake, ARP/ND ─────────────────► control thread's ring
+//                         └─ transport data ─► decap ─► route ─► encap ─► TX
+//                                                │         │
+//                     other worker owns the peer ┘         └ other worker owns the destination
+//                                                   (handoff rings, drained every pass)
+//
+//   handoff ring ─┬─ decap stage ─► decap ─► route ─► encap ─► TX
+//                 └─ encap stage ─────────────────► encap ─► TX
+#include "dataplane/worker.hpp"
+
+#include <rte_ethdev.h>
+
+#include "dataplane/decap.hpp"
+#include "dataplane/encap.hpp"
+#include "dataplane/route.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+void to_control(Burst<>& burst, Drop when_full, WorkerContext& worker) {
+    if (burst.count == 0) {
+        return;
+    }
+    unsigned queued = rte_ring_enqueue_burst(
+        worker.shared->to_control, reinterpret_cast<void**>(burst.packets), burst.count, nullptr);
+    worker.counters.to_control += queued;
+    for (unsigned i = queued; i < burst.count; ++i) {
+        drop_packet(burst.packets[i], when_full, worker.counters);
+    }
+    burst.clear();
+}
+
+void decap_route_encap(Burst<>& burst, WorkerContext& worker, bool from_handoff) {
+    if (decap(burst, worker, from_handoff) == 0) {
+        return;
+    }
+    if (route(burst, worker) == 0) {
+        return;
+    }
+    encap(burst, worker);
+    transmit(burst, worker);
+}
+
+unsigned drain_handoff(WorkerContext& worker) {
+    Burst<> handed;
+    handed.count = static_cast<std::uint16_t>(
+        worker.shared->handoff->receive(worker.id, handed.packets, burst_size));
+    if (handed.count == 0) {
+        return 0;
+    }
+    Burst<> to_decap, to_encap;
+    for (std::uint16_t i = 0; i < handed.count; ++i) {
+        rte_mbuf* packet = handed.packets[i];
+        (packet_meta(packet).stage == HandoffStage::decap ? to_decap : to_encap).push(packet);
+    }
+    if (!to_decap.empty()) {
+        decap_route_encap(to_decap, worker, true);
+    }
+    if (!to_encap.empty()) {
+        encap(to_encap, worker);
+        transmit(to_encap, worker);
+    }
+    return handed.count;
+}
+
+}  // namespace
+
+void process_received(Burst<>& received, WorkerContext& worker) {
+    Classified classified;
+    classify(received, worker.classify, classified, worker.counters);
+    received.clear();
+    to_control(classified.handshake, Drop::handshake_ring_full, worker);
+    to_control(classified.neighbour, Drop::neighbour_ring_full, worker);
+    if (!classified.data.empty()) {
+        decap_route_encap(classified.data, worker, false);
+    }
+}
+
+unsigned worker_iteration(WorkerContext& worker) {
+    Burst<> received;
+    received.count = rte_eth_rx_burst(worker.port, worker.rx_queue, received.packets, burst_size);
+    unsigned work = received.count;
+    if (received.count > 0) {
+        process_received(received, worker);
+    }
+    return work + drain_handoff(worker);
+}
+
+void run_worker(WorkerContext& worker, const std::atomic<bool>& running, rte_rcu_qsbr* rcu) {
+    if (rcu != nullptr) {
+        rte_rcu_qsbr_thread_register(rcu, worker.id);
+        rte_rcu_qsbr_thread_online(rcu, worker.id);
+    }
+    while (running.load(std::memory_order_relaxed)) {
+        worker_iteration(worker);
+        // Nothing from the tables is held across passes: each pass ends quiescent.
+        if (rcu != nullptr) {
+            rte_rcu_qsbr_quiescent(rcu, worker.id);
+        }
+    }
+    if (rcu != nullptr) {
+        rte_rcu_qsbr_thread_offline(rcu, worker.id);
+        rte_rcu_qsbr_thread_unregister(rcu, worker.id);
+    }
+}
+
+}  // namespace meshgate::dataplane

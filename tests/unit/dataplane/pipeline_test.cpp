@@ -1,0 +1,187 @@
+// The worker pipeline end to end (classify, decap, route, encap, TX) with simulated clients:
+// hub forwarding, the gateway's echo reply, roaming, handoff between two workers, and every
+// way a data packet can be refused, each counted under its reason.
+#include <gtest/gtest.h>
+#include <rte_icmp.h>
+
+#include "tests/support/eal_environment.hpp"
+#include "tests/support/hub_fixture.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+using test::HubFixture;
+using test::ipv4;
+
+std::vector<std::uint8_t> echo_request(const IpAddress& source, const IpAddress& destination) {
+    std::vector<std::uint8_t> packet(20 + 8 + 16, 0);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(packet.data());
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(packet.size()));
+    ip->time_to_live = 64;
+    ip->next_proto_id = 1;
+    ip->src_addr = source.v4_network_order();
+    ip->dst_addr = destination.v4_network_order();
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+    icmp->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+    icmp->icmp_ident = rte_cpu_to_be_16(7);
+    icmp->icmp_seq_nb = rte_cpu_to_be_16(1);
+    icmp->icmp_cksum = static_cast<std::uint16_t>(~rte_raw_cksum(icmp, packet.size() - 20));
+    return packet;
+}
+
+// Sends one frame from `from` through worker 0 and returns what reached `to`, if anything.
+std::optional<std::vector<std::uint8_t>> forward(HubFixture& hub, unsigned from, unsigned to,
+                                                 const std::vector<std::uint8_t>& inner) {
+    rte_mbuf* frame = hub.client_frame(hub.client(from), inner);
+    hub.inject(0, &frame, 1);
+    hub.run_until_idle();
+    std::optional<std::vector<std::uint8_t>> result;
+    for (unsigned w = 0; w < hub.shared().handoff->workers(); ++w) {
+        for (rte_mbuf* sent : hub.transmitted(w)) {
+            if (!result) {
+                result = hub.open_frame(hub.client(to), sent);
+            }
+            rte_pktmbuf_free(sent);
+        }
+    }
+    return result;
+}
+
+TEST(Pipeline, HubForwardsBetweenPeersAndDecrementsTtl) {
+    HubFixture hub({});
+    auto inner =
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, 100);
+    auto delivered = forward(hub, 0, 1, inner);
+    ASSERT_TRUE(delivered);
+    ASSERT_EQ(delivered->size(), 112u) << "padded to 16";
+    auto expected = inner;
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(expected.data());
+    ip->time_to_live--;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    EXPECT_EQ(std::vector<std::uint8_t>(delivered->begin(), delivered->begin() + 100), expected);
+    EXPECT_EQ(hub.slot(0).counters.rx_packets, 1u);
+    EXPECT_EQ(hub.slot(1).counters.tx_packets, 1u);
+    EXPECT_EQ(hub.worker(0).counters.total_drops(), 0u);
+}
+
+TEST(Pipeline, AnswersEchoToTheGatewayTunnelAddress) {
+    HubFixture hub({});
+    auto delivered =
+        forward(hub, 0, 0, echo_request(hub.client(0).tunnel_address, ipv4(10, 100, 0, 1)));
+    ASSERT_TRUE(delivered);
+    auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(delivered->data());
+    EXPECT_EQ(ip->src_addr, ipv4(10, 100, 0, 1).v4_network_order());
+    EXPECT_EQ(ip->dst_addr, hub.client(0).tunnel_address.v4_network_order());
+    auto* icmp = reinterpret_cast<const rte_icmp_hdr*>(ip + 1);
+    EXPECT_EQ(icmp->icmp_type, RTE_IP_ICMP_ECHO_REPLY);
+    EXPECT_EQ(rte_raw_cksum(icmp, 24), 0xFFFF) << "ICMP checksum must verify";
+    EXPECT_EQ(rte_ipv4_cksum(ip), 0) << "IPv4 header checksum must verify";
+}
+
+TEST(Pipeline, RoamsToTheSourceOfAuthenticatedPackets) {
+    HubFixture hub({});
+    hub.client(0).endpoint = {ipv4(203, 0, 113, 200), 55555};
+    auto delivered =
+        forward(hub, 0, 0, echo_request(hub.client(0).tunnel_address, ipv4(10, 100, 0, 1)));
+    ASSERT_TRUE(delivered) << "the reply must go to the new endpoint";
+    EXPECT_EQ(hub.slot(0).read_endpoint().endpoint.port, 55555);
+}
+
+TEST(Pipeline, TwoWorkersHandOffToTheOwner) {
+    HubFixture hub({.peers = 4, .workers = 2});
+    // Peer 1 is owned by worker 1 but its packets arrive on worker 0; peer 1 -> peer 2
+    // (owned by worker 0) crosses back.
+    auto inner =
+        HubFixture::inner_udp(hub.client(1).tunnel_address, hub.client(2).tunnel_address, 60);
+    auto delivered = forward(hub, 1, 2, inner);
+    ASSERT_TRUE(delivered);
+    EXPECT_GE(hub.worker(0).counters.handed_off + hub.worker(1).counters.handed_off, 2u);
+    EXPECT_EQ(hub.slot(1).counters.rx_packets, 1u);
+}
+
+struct Refusal {
+    const char* name;
+    Drop reason;
+};
+
+TEST(Pipeline, RefusesAndCountsEveryBadDataPacket) {
+    HubFixture hub({.peers = 3});
+    hub.slot(2).permissions = 0;  // peer 2 may not talk to other peers
+    auto& a = hub.client(0);
+    auto& b = hub.client(1);
+    auto to_b = HubFixture::inner_udp(a.tunnel_address, b.tunnel_address, 80);
+
+    auto send = [&hub](rte_mbuf* frame) {
+        hub.inject(0, &frame, 1);
+        hub.run_until_idle();
+        for (rte_mbuf* sent : hub.transmitted(0)) {
+            rte_pktmbuf_free(sent);
+        }
+    };
+    auto expect_drop = [&hub](Drop reason, const char* what) {
+        EXPECT_EQ(hub.worker(0).counters.dropped(reason), 1u) << what << ": " << drop_name(reason);
+    };
+
+    send(hub.client_frame(a, to_b, 1000));
+    send(hub.client_frame(a, to_b, 1000));
+    expect_drop(Drop::replayed_counter, "replayed counter");
+
+    auto spoofed = HubFixture::inner_udp(ipv4(10, 9, 9, 9), b.tunnel_address, 80);
+    send(hub.client_frame(a, spoofed));
+    expect_drop(Drop::inner_source_not_allowed, "spoofed inner source");
+
+    send(hub.client_frame(a, HubFixture::inner_udp(a.tunnel_address, ipv4(192, 0, 2, 1), 80)));
+    expect_drop(Drop::no_route, "destination outside every peer");
+
+    send(hub.client_frame(
+        hub.client(2), HubFixture::inner_udp(hub.client(2).tunnel_address, b.tunnel_address, 80)));
+    expect_drop(Drop::policy_refused, "peer without the peers permission");
+
+    send(hub.client_frame(a, HubFixture::inner_udp(a.tunnel_address, b.tunnel_address, 80, 1)));
+    expect_drop(Drop::ttl_exceeded, "TTL 1");
+
+    rte_mbuf* forged = hub.client_frame(a, to_b);
+    rte_pktmbuf_mtod(forged, std::uint8_t*)[rte_pktmbuf_data_len(forged) - 1] ^= 1;
+    send(forged);
+    expect_drop(Drop::decrypt_failed, "flipped tag bit");
+
+    std::uint32_t saved = a.gateway_index;
+    a.gateway_index = 0xDEAD;
+    send(hub.client_frame(a, to_b));
+    a.gateway_index = saved;
+    expect_drop(Drop::unknown_receiver_index, "unknown receiver index");
+
+    std::vector<std::uint8_t> not_ip(48, 0x11);
+    send(hub.client_frame(a, not_ip));
+    expect_drop(Drop::inner_malformed, "decrypts to garbage");
+
+    // A keepalive is consumed silently, and is not a drop.
+    std::uint64_t drops_before = hub.worker(0).counters.total_drops();
+    send(hub.client_frame(a, {}));
+    EXPECT_EQ(hub.worker(0).counters.total_drops(), drops_before);
+
+    // Nothing was forwarded except the first packet to B.
+    EXPECT_EQ(hub.slot(1).counters.tx_packets, 1u);
+}
+
+TEST(Pipeline, PacketsForAPeerWithoutSessionGoToTheControlThread) {
+    HubFixture hub({});
+    hub.slot(1).current.store(nullptr);
+    auto inner =
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, 64);
+    EXPECT_FALSE(forward(hub, 0, 1, inner));
+    EXPECT_EQ(rte_ring_count(hub.to_control()), 1u);
+    EXPECT_EQ(hub.worker(0).counters.to_control, 1u);
+}
+
+}  // namespace
+}  // namespace meshgate::dataplane
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
+    return RUN_ALL_TESTS();
+}
