@@ -1,0 +1,201 @@
+// The data plane's worker loop, measured: items_per_second = packets/s on one worker.
+//
+//   pipeline/decap/<size>/<peers>   RX -> classify -> decap (open, replay, anti-spoof) -> route,
+//                                   which refuses (no route), so nothing is sealed again
+//   pipeline/encap/<size>/<peers>   handoff ring (plaintext for a peer) -> encap (seal) -> TX
+//   pipeline/hub/<size>/<peers>     RX -> ... -> decap -> route to another peer -> encap -> TX
+//   pipeline/crypto_ceiling/<size>  the batch engine alone: one open and one seal per packet
+//                                   on the same packets, bursts of 32
+//
+// size is the inner IP packet (64 or 1420 bytes). Traffic is pre-encrypted outside the timed
+// region by simulated clients (tests/support/hub_fixture.hpp), spread uniformly over the
+// peers; only worker_iteration() is timed (manual time, TSC), so generating traffic and
+// freeing transmitted frames cost nothing here.
+#include <benchmark/benchmark.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/support/hub_fixture.hpp"
+
+namespace meshgate::bench {
+namespace {
+
+using test::HubFixture;
+
+enum class Path { decap, encap, hub };
+constexpr unsigned chunk_bursts = 64;  // traffic generated per refill
+
+// One fixture per peer count, built once (100000 peers take a while to key).
+HubFixture& fixture(unsigned peers) {
+    static std::map<unsigned, std::unique_ptr<HubFixture>> fixtures;
+    auto& slot = fixtures[peers];
+    if (!slot) {
+        slot = std::make_unique<HubFixture>(
+            HubFixture::Options{.peers = peers, .session_capacity = std::max(peers, 1024u)});
+    }
+    return *slot;
+}
+
+// A burst of traffic for `path`, ready to hand to the worker.
+std::vector<rte_mbuf*> make_burst(HubFixture& hub, Path path, unsigned size, unsigned peers,
+                                  std::mt19937& rng) {
+    std::vector<rte_mbuf*> burst;
+    for (unsigned i = 0; i < dataplane::burst_size; ++i) {
+        unsigned from = static_cast<unsigned>(rng() % peers);
+        unsigned to = (from + 1) % peers;
+        auto& client = hub.client(from);
+        dataplane::IpAddress destination =
+            path == Path::decap ? test::ipv4(192, 0, 2, 1) : hub.client(to).tunnel_address;
+        auto inner = HubFixture::inner_udp(client.tunnel_address, destination, size);
+        if (path == Path::encap) {
+            rte_mbuf* packet = rte_pktmbuf_alloc(HubFixture::pool());
+            std::memcpy(rte_pktmbuf_append(packet, static_cast<std::uint16_t>(inner.size())),
+                        inner.data(), inner.size());
+            dataplane::packet_meta(packet) = {to, dataplane::HandoffStage::encap};
+            burst.push_back(packet);
+        } else {
+            burst.push_back(hub.client_frame(client, inner));
+        }
+    }
+    return burst;
+}
+
+void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned peers) {
+    HubFixture& hub = fixture(peers);
+    dataplane::WorkerContext& worker = hub.worker(0);
+    std::mt19937 rng(peers * 31 + size);
+    std::vector<std::vector<rte_mbuf*>> bursts;
+    std::size_t next = 0;
+    const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
+    dataplane::WorkerCounters injector;
+    std::uint64_t packets = 0;
+    const std::uint64_t drops_before = worker.counters.total_drops();
+    const std::uint64_t expected_drops_before = worker.counters.dropped(dataplane::Drop::no_route);
+
+    for (auto _ : state) {
+        if (next == bursts.size()) {
+            bursts.clear();
+            for (unsigned b = 0; b < chunk_bursts; ++b) {
+                bursts.push_back(make_burst(hub, path, size, peers, rng));
+            }
+            next = 0;
+        }
+        auto& burst = bursts[next++];
+        if (path == Path::encap) {
+            hub.shared().handoff->send(0, burst.data(), static_cast<unsigned>(burst.size()),
+                                       injector);
+        } else {
+            hub.inject(0, burst.data(), static_cast<unsigned>(burst.size()));
+        }
+        const std::uint64_t start = rte_rdtsc_precise();
+        dataplane::worker_iteration(worker);
+        const std::uint64_t end = rte_rdtsc_precise();
+        state.SetIterationTime(static_cast<double>(end - start) / tsc_hz);
+        packets += burst.size();
+        for (rte_mbuf* sent : hub.transmitted(0)) {
+            rte_pktmbuf_free(sent);
+        }
+    }
+    for (std::size_t b = next; b < bursts.size(); ++b) {
+        rte_pktmbuf_free_bulk(bursts[b].data(), static_cast<unsigned>(bursts[b].size()));
+    }
+    // Only decap's refusals are expected; anything else means the benchmark measured drops.
+    std::uint64_t unexpected =
+        (worker.counters.total_drops() - drops_before) -
+        (worker.counters.dropped(dataplane::Drop::no_route) - expected_drops_before);
+    if (unexpected != 0) {
+        state.SkipWithError("worker dropped benchmark packets");
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(packets));
+    state.counters["peers"] = peers;
+}
+
+// The batch engine alone on the same packets: open, then seal again (which restores the
+// ciphertext, so the same frames serve every iteration).
+void run_crypto_ceiling(benchmark::State& state, unsigned size) {
+    HubFixture& hub = fixture(1000);
+    std::mt19937 rng(size);
+    auto burst = make_burst(hub, Path::hub, size, 1000, rng);
+    std::vector<crypto::AeadJob> jobs;
+    for (rte_mbuf* frame : burst) {
+        dataplane::parse_outer(frame);
+        std::uint8_t* message = dataplane::udp_payload(frame);
+        std::uint32_t length = dataplane::udp_payload_length(frame) - 32;
+        std::uint32_t index;
+        std::uint64_t counter;
+        std::memcpy(&index, message + 4, 4);
+        std::memcpy(&counter, message + 8, 8);
+        dataplane::Keypair* keypair;
+        hub.shared().sessions->lookup(&index, &keypair, 1);
+        jobs.push_back({keypair->receive_key.data(), counter, message + 16, message + 16, length,
+                        message + 16 + length});
+    }
+    crypto::BatchAead& engine = *hub.worker(0).crypto;
+    const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
+    for (auto _ : state) {
+        const std::uint64_t start = rte_rdtsc_precise();
+        crypto::JobMask ok = engine.open(jobs);
+        engine.seal(jobs);
+        const std::uint64_t end = rte_rdtsc_precise();
+        state.SetIterationTime(static_cast<double>(end - start) / tsc_hz);
+        if (ok != crypto::all_jobs(static_cast<unsigned>(jobs.size()))) {
+            state.SkipWithError("ceiling packets failed to open");
+            break;
+        }
+    }
+    rte_pktmbuf_free_bulk(burst.data(), static_cast<unsigned>(burst.size()));
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * jobs.size()));
+}
+
+void register_benchmarks() {
+    for (unsigned size : {64u, 1420u}) {
+        benchmark::RegisterBenchmark(("pipeline/crypto_ceiling/" + std::to_string(size)).c_str(),
+                                     [size](benchmark::State& s) { run_crypto_ceiling(s, size); })
+            ->UseManualTime();
+        for (auto [path, name] : {std::pair{Path::decap, "decap"}, std::pair{Path::encap, "encap"},
+                                  std::pair{Path::hub, "hub"}}) {
+            for (unsigned peers : {1u, 1000u, 100000u}) {
+                std::string label = std::string("pipeline/") + name + "/" + std::to_string(size) +
+                                    "/" + std::to_string(peers);
+                Path p = path;
+                benchmark::RegisterBenchmark(label.c_str(), [p, size, peers](benchmark::State& s) {
+                    run_pipeline(s, p, size, peers);
+                })->UseManualTime();
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace meshgate::bench
+
+int main(int argc, char** argv) {
+    // EAL without hugepages or PCI: the benchmark feeds the worker from memory.
+    std::string prefix = "meshgate-bench-" + std::to_string(::getpid());
+    const char* eal_args[] = {"pipeline_bench", "--no-huge",   "-m",    "4096", "--no-pci",
+                              "--no-shconf",    "--log-level", "error", "-l",   "0",
+                              "--file-prefix",  prefix.c_str()};
+    if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
+        std::fprintf(stderr, "pipeline_bench: rte_eal_init failed\n");
+        return 1;
+    }
+    meshgate::bench::register_benchmarks();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+    return 0;
+}
