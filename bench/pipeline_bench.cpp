@@ -32,9 +32,11 @@ using test::HubFixture;
 enum class Path { decap, encap, hub };
 constexpr unsigned chunk_bursts = 64;  // traffic generated per refill
 
-// One fixture per peer count, built once (100000 peers take a while to key).
+// One fixture per peer count, built once (100000 peers take a while to key); released
+// before EAL shuts down.
+std::map<unsigned, std::unique_ptr<HubFixture>> fixtures;
+
 HubFixture& fixture(unsigned peers) {
-    static std::map<unsigned, std::unique_ptr<HubFixture>> fixtures;
     auto& slot = fixtures[peers];
     if (!slot) {
         slot = std::make_unique<HubFixture>(
@@ -193,6 +195,7 @@ int main(int argc, char** argv) {
     }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    meshgate::bench::fixtures.clear();
     std::string runtime_dir = rte_eal_get_runtime_dir();
     rte_eal_cleanup();
     std::error_code ignored;

@@ -25,15 +25,16 @@ PacketMeta& packet_meta(rte_mbuf* packet) {
     return *RTE_MBUF_DYNFIELD(packet, packet_meta_offset, PacketMeta*);
 }
 
-Handoff::Handoff(unsigned workers, unsigned ring_size) {
+Handoff::Handoff(const std::string& name, unsigned workers, unsigned ring_size) {
     for (unsigned worker = 0; worker < workers; ++worker) {
-        std::string name = "handoff_" + std::to_string(worker);
-        rte_ring* ring = rte_ring_create(name.c_str(), ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
+        std::string ring_name = name + "_" + std::to_string(worker);
+        rte_ring* ring =
+            rte_ring_create(ring_name.c_str(), ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
         if (ring == nullptr) {
             for (rte_ring* made : rings_) {
                 rte_ring_free(made);
             }
-            throw std::runtime_error("handoff: cannot create ring " + name);
+            throw std::runtime_error("handoff: cannot create ring " + ring_name);
         }
         rings_.push_back(ring);
     }

@@ -36,8 +36,8 @@ PacketMeta& packet_meta(rte_mbuf* packet);
 
 class Handoff {
   public:
-    // One ring per worker; `ring_size` a power of two.
-    Handoff(unsigned workers, unsigned ring_size);
+    // One ring per worker, named `name`_<worker>; `ring_size` a power of two.
+    Handoff(const std::string& name, unsigned workers, unsigned ring_size);
     ~Handoff();
     Handoff(const Handoff&) = delete;
     Handoff& operator=(const Handoff&) = delete;

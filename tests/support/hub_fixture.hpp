@@ -71,7 +71,7 @@ class HubFixture {
         sessions_ = std::make_unique<dataplane::SessionTable>(
             (name_ + "_s").c_str(), options.session_capacity * 2, nullptr);
         allowed_ = std::make_unique<dataplane::AllowedIps>(name_ + "_a", nullptr);
-        handoff_ = std::make_unique<dataplane::Handoff>(options.workers, 4096);
+        handoff_ = std::make_unique<dataplane::Handoff>(name_ + "_h", options.workers, 4096);
         peers_ = std::make_unique<dataplane::PeerSlot[]>(options.peers);
         to_control_ = rte_ring_create((name_ + "_c").c_str(), 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
 

@@ -11,7 +11,7 @@ namespace {
 
 TEST(Handoff, DeliversToTheOwnerInOrderWithMetadata) {
     ASSERT_TRUE(register_packet_meta());
-    Handoff handoff(2, 64);
+    Handoff handoff("ho_order", 2, 64);
     WorkerCounters counters;
     rte_mbuf* packets[8];
     for (std::uint32_t i = 0; i < 8; ++i) {
@@ -35,7 +35,7 @@ TEST(Handoff, DeliversToTheOwnerInOrderWithMetadata) {
 
 TEST(Handoff, FullRingDropsAndCounts) {
     ASSERT_TRUE(register_packet_meta());
-    Handoff handoff(1, 16);  // holds 15
+    Handoff handoff("ho_full", 1, 16);  // holds 15
     WorkerCounters counters;
     rte_mbuf* packets[20];
     for (auto& packet : packets) {
