@@ -100,7 +100,7 @@ class BatchAead {
         // to ipsec-mb. Measured: see bench/RESULTS.md.
         std::uint32_t multibuffer_max_length = default_multibuffer_max_length;
     };
-    static constexpr std::uint32_t default_multibuffer_max_length = 768;
+    static constexpr std::uint32_t default_multibuffer_max_length = 1024;
 
     explicit BatchAead(const CpuFeatures& cpu, Options options);
     explicit BatchAead(const CpuFeatures& cpu) : BatchAead(cpu, Options{}) {}
