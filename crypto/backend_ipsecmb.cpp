@@ -118,7 +118,7 @@ JobMask IpsecMb::open(AeadJob* jobs, unsigned count) {
     JobMask authentic = 0;
     for (unsigned i = 0; i < count; ++i) {
         bool ok = ((completed >> i) & 1) != 0 &&
-                  equal(manager_->computed_tag[i], jobs[i].tag, aead_tag_size);
+                  equal_tag(manager_->computed_tag[i], jobs[i].tag);
         if (ok) {
             authentic |= JobMask{1} << i;
         } else {

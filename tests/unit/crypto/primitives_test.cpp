@@ -233,6 +233,12 @@ TEST(Secure, EqualAndWipe) {
     EXPECT_TRUE(equal(a, b, sizeof(a)));
     b[15] = 1;
     EXPECT_FALSE(equal(a, b, sizeof(a)));
+    for (int bit = 0; bit < 128; ++bit) {
+        std::uint8_t x[16] = {}, y[16] = {};
+        y[bit / 8] = static_cast<std::uint8_t>(1u << (bit % 8));
+        EXPECT_FALSE(equal_tag(x, y)) << "bit " << bit;
+        EXPECT_TRUE(equal_tag(y, y));
+    }
     wipe(a, sizeof(a));
     EXPECT_TRUE(is_zero(a, sizeof(a)));
 }
