@@ -12,7 +12,7 @@ constexpr std::uint32_t padding_multiple = 16;
 
 bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
     return keypair != nullptr && now_tsc <= keypair->reject_after_tsc &&
-           keypair->send_counter < ReplayWindow::reject_after_messages;
+           keypair->send_counter < control::ReplayWindow::reject_after_messages;
 }
 
 // To the control thread: it queues the packet for the peer and initiates a handshake.

@@ -22,7 +22,7 @@
 
 #include "dataplane/allowed_ips.hpp"
 #include "dataplane/headers.hpp"
-#include "dataplane/replay_window.hpp"
+#include "control/replay_window.hpp"
 
 namespace meshgate::dataplane {
 
@@ -45,7 +45,7 @@ struct alignas(64) Keypair {
 
     // ---- owner worker only ----
     alignas(64) std::uint64_t send_counter = 0;
-    ReplayWindow replay;
+    control::ReplayWindow replay;
 
     // ---- owner worker writes (once), control thread reads ----
     // The responder's new keypair may only send after it has received (whitepaper §5.4.7).

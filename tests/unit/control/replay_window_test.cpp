@@ -1,13 +1,13 @@
 // The replay window, table-driven as the kernel's selftest, plus a random differential run
 // against a set-based reference.
-#include "dataplane/replay_window.hpp"
+#include "control/replay_window.hpp"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <set>
 
-namespace meshgate::dataplane {
+namespace meshgate::control {
 namespace {
 
 constexpr std::uint64_t depth = ReplayWindow::bits - 64;
@@ -99,4 +99,4 @@ TEST(ReplayWindow, MatchesReferenceUnderReordering) {
 }
 
 }  // namespace
-}  // namespace meshgate::dataplane
+}  // namespace meshgate::control

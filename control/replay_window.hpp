@@ -10,7 +10,7 @@
 #include <array>
 #include <cstdint>
 
-namespace meshgate::dataplane {
+namespace meshgate::control {
 
 class ReplayWindow {
   public:
@@ -74,4 +74,4 @@ class ReplayWindow {
     bool any_ = false;
 };
 
-}  // namespace meshgate::dataplane
+}  // namespace meshgate::control

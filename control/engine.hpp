@@ -1,0 +1,112 @@
+// The WireGuard protocol engine, sans I/O (DESIGN.md "control/"; boringtun's shape).
+//
+//   on_datagram(bytes, from, now, wall, under_load)   a UDP payload arrived
+//   send(peer, packet, now, wall)                     the caller has a packet for a peer
+//   tick(now, wall)                                   time passed: run the timers
+//
+// Each returns the Actions to carry out, in order. `now` is monotonic (timers); `wall` is only
+// used for TAI64N timestamps and for reporting the last handshake time. The engine never reads
+// a clock, never touches a socket, and never throws on untrusted input: a bad message becomes
+// a drop action with a reason, counted in drops().
+//
+// Control thread only; not safe for concurrent use.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "control/actions.hpp"
+#include "control/cookie.hpp"
+#include "control/index_table.hpp"
+#include "control/peer.hpp"
+#include "control/protocol_config.hpp"
+#include "control/ratelimiter.hpp"
+
+namespace meshgate::control {
+
+struct PeerOptions {
+    crypto::PublicKey public_key{};
+    crypto::PresharedKey preshared_key = {};  // zero: none
+    std::optional<Endpoint> endpoint = std::nullopt;
+    std::uint16_t persistent_keepalive_seconds = 0;
+    unsigned owner = 0;
+};
+
+class Engine {
+  public:
+    Engine(const crypto::PrivateKey& private_key, const ProtocolConfig& config);
+
+    // Configuration (cold). add_peer refuses a duplicate key, our own key, or a low-order key.
+    std::optional<PeerId> add_peer(const PeerOptions& options);
+    Actions remove_peer(PeerId peer);
+    Peer* peer(PeerId id);
+    Peer* peer_by_key(const crypto::PublicKey& key);
+    const crypto::PublicKey& public_key() const { return local_.public_key; }
+
+    // Events.
+    Actions on_datagram(std::span<const std::uint8_t> datagram, const Endpoint& from, Timestamp now,
+                        WallClock wall, bool under_load);
+    Actions send(PeerId peer, std::span<const std::uint8_t> packet, Timestamp now, WallClock wall);
+    Actions tick(Timestamp now, WallClock wall);
+    // Starts a handshake now (tests, the interop harness's "rekey mid-stream").
+    Actions initiate(PeerId peer, Timestamp now, WallClock wall);
+
+    std::uint64_t drops(EngineDrop reason) const {
+        return drops_[static_cast<std::size_t>(reason)];
+    }
+    const ProtocolConfig& config() const { return config_; }
+    std::size_t index_count() const { return indexes_.size(); }
+
+  private:
+    // Handshake messages (engine.cpp).
+    bool admit_handshake(std::span<const std::uint8_t> message, std::uint32_t sender_index,
+                         const Endpoint& from, Timestamp now, bool under_load, Actions& out);
+    void on_initiation(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,
+                       WallClock wall, bool under_load, Actions& out);
+    void on_response(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,
+                     WallClock wall, bool under_load, Actions& out);
+    void on_cookie_reply(std::span<const std::uint8_t> message, Timestamp now, Actions& out);
+    void send_initiation(Peer& peer, Timestamp now, WallClock wall, bool retry, Actions& out);
+    void install_session(Peer& peer, noise::SessionKeys&& keys, Timestamp now, Actions& out);
+    void retire(Peer& peer, std::vector<std::unique_ptr<Keypair>> retired, Actions& out);
+
+    // Transport data (transport.cpp).
+    void on_data(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,
+                 WallClock wall, Actions& out);
+    void send_data(Peer& peer, std::span<const std::uint8_t> packet, Timestamp now, WallClock wall,
+                   Actions& out);
+    void send_staged(Peer& peer, Timestamp now, WallClock wall, Actions& out);
+    void stage(Peer& peer, std::span<const std::uint8_t> packet);
+    bool usable_for_sending(const Keypair& keypair, Timestamp now) const;
+
+    // Timer hooks, named after events (timers.cpp).
+    void on_handshake_initiated(Peer& peer, Timestamp now);
+    void on_handshake_complete(Peer& peer, Timestamp now, WallClock wall);
+    void on_session_derived(Peer& peer, Timestamp now);
+    void on_authenticated_packet_received(Peer& peer, Timestamp now);
+    void on_authenticated_packet_sent(Peer& peer, Timestamp now);
+    void on_data_received(Peer& peer, Timestamp now);
+    void on_data_sent(Peer& peer, Timestamp now);
+    void run_timers(Peer& peer, Timestamp now, WallClock wall, Actions& out);
+    Duration jitter();
+
+    void count(EngineDrop reason, Actions& out, PeerId peer = 0);
+
+    ProtocolConfig config_;
+    noise::LocalIdentity local_;
+    CookieChecker cookie_checker_;
+    RateLimiter rate_limiter_;
+    IndexTable indexes_;
+    std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;
+    std::map<crypto::PublicKey, PeerId> peers_by_key_;
+    PeerId next_peer_id_ = 1;
+    std::array<std::uint64_t, engine_drop_count> drops_{};
+    Timestamp last_collect_{};
+};
+
+}  // namespace meshgate::control
