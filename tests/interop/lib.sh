@@ -10,6 +10,7 @@
 #   mg_fail MESSAGE             print and exit 1 (cleanup still runs)
 
 set -euo pipefail
+umask 077  # key files the tests write are for root's eyes only, as wg insists
 
 MG_PREFIX=""
 MG_NAMESPACES=()
