@@ -32,7 +32,8 @@ namespace {
 using namespace meshgate;
 
 // SIGTERM (the test script stopping a background harness) ends the loop, so the counters are
-// still printed.
+// still printed. SIGINT keeps its default: a Ctrl-C must kill the harness so the script's
+// trap runs and removes the namespaces.
 volatile std::sig_atomic_t stop_requested = 0;
 void request_stop(int) {
     stop_requested = 1;
@@ -309,7 +310,6 @@ class Peer {
 int main(int argc, char** argv) {
     Options options = parse(argc, argv);
     std::signal(SIGTERM, request_stop);
-    std::signal(SIGINT, request_stop);
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     Peer peer(options);
     return peer.run();

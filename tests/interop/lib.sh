@@ -1,9 +1,11 @@
-# Shared helpers for the interop tests (bash; source it). Every test builds its own little
-# world of network namespaces with unique names and removes all of it on exit, even when the
-# test fails or is interrupted. Traffic stays inside those namespaces.
+# Shared helpers for the interop tests and the demo (bash; source it). Every run builds its
+# own little world of network namespaces with unique names and removes all of it when it
+# ends: on success, on failure, on Ctrl-C or SIGTERM, and (for a run that was SIGKILLed) at
+# the start of the next run. Traffic stays inside those namespaces.
 #
-#   mg_init                     unique prefix, cleanup trap; call first
-#   mg_netns NAME               create namespace "$MG_PREFIX-NAME" with lo up; echo its name
+#   mg_init                     unique prefix, state directory, traps; call first
+#   mg_run FUNCTION             runs the test body so that a signal interrupts it at once
+#   mg_netns VAR NAME           create namespace "$MG_PREFIX-NAME" with lo up; its name in VAR
 #   mg_veth NS_A IF_A NS_B IF_B a veth pair with one end in each namespace, offloads off
 #   mg_in NS CMD...             run CMD inside namespace NS, echoing it
 #   mg_wireguard_go NS IFNAME   start wireguard-go for IFNAME in NS and wait for its UAPI socket
@@ -13,46 +15,95 @@ set -euo pipefail
 umask 077  # key files the tests write are for root's eyes only, as wg insists
 
 MG_PREFIX=""
-MG_NAMESPACES=()
-MG_INTERFACES=()
+MG_STATE=""
+MG_BODY=""
+MG_STATE_ROOT=/tmp/meshgate-netns-tests
 
 mg_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 mg_fail() { mg_log "FAIL: $*"; exit 1; }
 
+# Removes everything a state directory lists: processes in its namespaces, the namespaces,
+# wireguard-go's UAPI sockets. Safe to call twice.
+mg_cleanup_state() {
+  local state=$1 ns ifname
+  [ -d "$state" ] || return 0
+  if [ -f "$state/namespaces" ]; then
+    while read -r ns; do
+      ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    done <"$state/namespaces"
+    sleep 0.2
+    while read -r ns; do
+      ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+      ip netns del "$ns" 2>/dev/null || true
+    done <"$state/namespaces"
+  fi
+  if [ -f "$state/interfaces" ]; then
+    while read -r ifname; do
+      rm -f "/var/run/wireguard/$ifname.sock"
+    done <"$state/interfaces"
+  fi
+  rm -rf "$state"
+}
+
 mg_cleanup() {
   local status=$?
-  local ns
-  for ns in "${MG_NAMESPACES[@]}"; do
-    # Everything started inside a namespace dies with it: wireguard-go, iperf3, harnesses.
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  done
-  sleep 0.2
-  for ns in "${MG_NAMESPACES[@]}"; do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  local ifname
-  for ifname in "${MG_INTERFACES[@]}"; do
-    rm -f "/var/run/wireguard/$ifname.sock"
-  done
+  trap - EXIT INT TERM
+  if [ -n "$MG_BODY" ]; then
+    pkill -P "$MG_BODY" 2>/dev/null || true
+    kill "$MG_BODY" 2>/dev/null || true
+  fi
+  mg_cleanup_state "$MG_STATE"
   exit "$status"
 }
 
+# Runs left behind by SIGKILL (a CI timeout, say) are cleaned by the next run.
+mg_cleanup_stale() {
+  local state owner
+  for state in "$MG_STATE_ROOT"/*/; do
+    [ -f "$state/owner" ] || continue
+    owner=$(cat "$state/owner")
+    if ! kill -0 "$owner" 2>/dev/null; then
+      mg_log "removing namespaces left by dead run $owner"
+      mg_cleanup_state "${state%/}"
+    fi
+  done
+}
+
 mg_init() {
-  [ "$(id -u)" -eq 0 ] || mg_fail "interop tests need root (network namespaces)"
+  [ "$(id -u)" -eq 0 ] || mg_fail "network namespace tests need root"
+  mkdir -p "$MG_STATE_ROOT"
+  mg_cleanup_stale
   # Short: interface names derive from it and Linux allows 15 characters.
   MG_PREFIX="mg$(printf '%04x' $((RANDOM % 65536)))$$"
   MG_PREFIX=${MG_PREFIX:0:9}
+  MG_STATE="$MG_STATE_ROOT/$MG_PREFIX"
+  mkdir -p "$MG_STATE"
+  echo $$ >"$MG_STATE/owner"
+  : >"$MG_STATE/namespaces"
+  : >"$MG_STATE/interfaces"
   trap mg_cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# The body runs in the background and we `wait` for it: bash interrupts `wait` for a trapped
+# signal at once, where it would otherwise let a foreground child (ping, say) swallow Ctrl-C.
+mg_run() {
+  "$@" &
+  MG_BODY=$!
+  local status=0
+  wait "$MG_BODY" || status=$?
+  MG_BODY=""
+  return "$status"
 }
 
 mg_netns() {
-  local ns="$MG_PREFIX-$1"
+  local -n result=$1
+  local ns="$MG_PREFIX-$2"
+  echo "$ns" >>"$MG_STATE/namespaces"
   ip netns add "$ns"
-  MG_NAMESPACES+=("$ns")
   ip -n "$ns" link set lo up
-  echo "$ns"
+  result=$ns
 }
 
 mg_in() {
@@ -75,7 +126,7 @@ mg_veth() {
 
 mg_wireguard_go() {
   local ns=$1 ifname=$2
-  MG_INTERFACES+=("$ifname")
+  echo "$ifname" >>"$MG_STATE/interfaces"
   ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 wireguard-go "$ifname" \
     >"${MG_LOGDIR:-/tmp}/$ifname.wireguard-go.log" 2>&1 &
   local i
