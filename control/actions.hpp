@@ -51,6 +51,8 @@ std::string_view engine_drop_name(EngineDrop reason);
 struct Action {
     enum class Kind : std::uint8_t {
         send_to,          // bytes -> endpoint (a handshake message or transport data)
+        transmit,         // transport_in_dataplane: seal `bytes` (a plaintext packet, empty
+                          // for a keepalive) with the peer's current keypair and send it
         deliver,          // bytes = a decrypted inner packet from peer
         install_keypair,  // the data plane should accept `local_index` (and maybe send with it)
         retire_keypair,   // the data plane must forget `local_index`

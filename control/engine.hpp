@@ -29,6 +29,17 @@
 
 namespace meshgate::control {
 
+// What the data plane saw of a peer since the last report (transport_in_dataplane mode): the
+// engine's timers run on these instead of on packets it handles itself.
+struct DataplaneActivity {
+    bool authenticated_received = false;  // any packet, keepalives included
+    bool data_received = false;           // a packet with a payload
+    bool authenticated_sent = false;
+    bool data_sent = false;
+    bool next_confirmed = false;        // the responder's `next` keypair received data
+    std::uint64_t sending_counter = 0;  // of the current keypair, for REKEY_AFTER_MESSAGES
+};
+
 struct PeerOptions {
     crypto::PublicKey public_key{};
     crypto::PresharedKey preshared_key = {};  // zero: none
@@ -55,6 +66,9 @@ class Engine {
     Actions tick(Timestamp now, WallClock wall);
     // Starts a handshake now (tests, the interop harness's "rekey mid-stream").
     Actions initiate(PeerId peer, Timestamp now, WallClock wall);
+    // transport_in_dataplane: the workers' report for one peer (see DataplaneActivity).
+    Actions on_dataplane_activity(PeerId peer, const DataplaneActivity& activity, Timestamp now,
+                                  WallClock wall);
 
     std::uint64_t drops(EngineDrop reason) const {
         return drops_[static_cast<std::size_t>(reason)];
@@ -81,8 +95,15 @@ class Engine {
     void send_data(Peer& peer, std::span<const std::uint8_t> packet, Timestamp now, WallClock wall,
                    Actions& out);
     void send_staged(Peer& peer, Timestamp now, WallClock wall, Actions& out);
+    void seal_and_send(Peer& peer, Keypair& keypair, std::span<const std::uint8_t> packet,
+                       Actions& out);
     void stage(Peer& peer, std::span<const std::uint8_t> packet);
     bool usable_for_sending(const Keypair& keypair, Timestamp now) const;
+    void keep_key_fresh_after_sending(Peer& peer, const Keypair& keypair, Timestamp now,
+                                      WallClock wall, Actions& out);
+    void keep_key_fresh_after_receiving(Peer& peer, Timestamp now, WallClock wall, Actions& out);
+    void confirm_next(Peer& peer, const Keypair* keypair, Timestamp now, WallClock wall,
+                      Actions& out);
 
     // Timer hooks, named after events (timers.cpp).
     void on_handshake_initiated(Peer& peer, Timestamp now);

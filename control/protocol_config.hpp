@@ -29,6 +29,11 @@ struct ProtocolConfig {
     std::uint32_t max_rate_limited_sources = 16384;
     // Receiver indexes: this many low bits name the worker that owns the keypair.
     unsigned owner_bits = 0;
+    // In the gateway, transport data is sealed and opened by data-plane workers, which own
+    // the send counters and replay windows. The engine must then never seal a packet itself
+    // (two counters for one key would reuse nonces): it asks for a `transmit` instead, and
+    // learns about traffic through Engine::on_dataplane_activity().
+    bool transport_in_dataplane = false;
 
     Duration wipe_after() const { return reject_after_time * 3; }
 };

@@ -26,6 +26,27 @@ std::size_t inner_length(std::span<const std::uint8_t> plaintext) {
 
 }  // namespace
 
+void Engine::seal_and_send(Peer& peer, Keypair& keypair, std::span<const std::uint8_t> packet,
+                           Actions& out) {
+    const std::uint64_t counter = keypair.sending_counter++;
+    const std::size_t padded =
+        (packet.size() + padding_multiple - 1) / padding_multiple * padding_multiple;
+    std::vector<std::uint8_t> plaintext(packet.begin(), packet.end());
+    plaintext.resize(padded, 0);
+    std::vector<std::uint8_t> message(sizeof(TransportHeader) + padded + tag_bytes);
+    TransportHeader header{static_cast<std::uint32_t>(MessageType::transport_data),
+                           keypair.remote_index, counter};
+    std::memcpy(message.data(), &header, sizeof(header));
+    crypto::aead_seal({message.data() + sizeof(header), padded + tag_bytes}, keypair.sending,
+                      counter, plaintext, {});
+    Action action{};
+    action.kind = Action::Kind::send_to;
+    action.peer = peer.id;
+    action.endpoint = *peer.endpoint;
+    action.bytes = std::move(message);
+    out.push_back(std::move(action));
+}
+
 bool Engine::usable_for_sending(const Keypair& keypair, Timestamp now) const {
     return now - keypair.birth < config_.reject_after_time &&
            keypair.sending_counter < config_.reject_after_messages;
@@ -60,34 +81,42 @@ void Engine::send_data(Peer& peer, std::span<const std::uint8_t> packet, Timesta
         send_initiation(peer, now, wall, false, out);
         return;
     }
-    const std::uint64_t counter = keypair->sending_counter++;
-    const std::size_t padded =
-        (packet.size() + padding_multiple - 1) / padding_multiple * padding_multiple;
-    std::vector<std::uint8_t> plaintext(packet.begin(), packet.end());
-    plaintext.resize(padded, 0);
-    std::vector<std::uint8_t> message(sizeof(TransportHeader) + padded + tag_bytes);
-    TransportHeader header{static_cast<std::uint32_t>(MessageType::transport_data),
-                           keypair->remote_index, counter};
-    std::memcpy(message.data(), &header, sizeof(header));
-    crypto::aead_seal({message.data() + sizeof(header), padded + tag_bytes}, keypair->sending,
-                      counter, plaintext, {});
-
-    Action action{};
-    action.kind = Action::Kind::send_to;
-    action.peer = peer.id;
-    action.endpoint = *peer.endpoint;
-    action.bytes = std::move(message);
-    out.push_back(std::move(action));
+    if (config_.transport_in_dataplane) {
+        // The owner worker seals it, with the counter it owns.
+        Action action{};
+        action.kind = Action::Kind::transmit;
+        action.peer = peer.id;
+        action.bytes.assign(packet.begin(), packet.end());
+        out.push_back(std::move(action));
+    } else {
+        seal_and_send(peer, *keypair, packet, out);
+    }
     peer.counters.tx_bytes += packet.size();
-
     on_authenticated_packet_sent(peer, now);
     if (!packet.empty()) {
         on_data_sent(peer, now);
     }
-    // Keep the key fresh (whitepaper §6.2): the initiator rekeys after REKEY_AFTER_TIME;
-    // either side after REKEY_AFTER_MESSAGES.
-    if ((keypair->initiator && now - keypair->birth >= config_.rekey_after_time) ||
-        keypair->sending_counter >= config_.rekey_after_messages) {
+    keep_key_fresh_after_sending(peer, *keypair, now, wall, out);
+}
+
+// Keep the key fresh (whitepaper §6.2): the initiator rekeys after REKEY_AFTER_TIME; either
+// side after REKEY_AFTER_MESSAGES.
+void Engine::keep_key_fresh_after_sending(Peer& peer, const Keypair& keypair, Timestamp now,
+                                          WallClock wall, Actions& out) {
+    if ((keypair.initiator && now - keypair.birth >= config_.rekey_after_time) ||
+        keypair.sending_counter >= config_.rekey_after_messages) {
+        send_initiation(peer, now, wall, false, out);
+    }
+}
+
+// The initiator rekeys before its keypair expires even if it only receives (§6.2).
+void Engine::keep_key_fresh_after_receiving(Peer& peer, Timestamp now, WallClock wall,
+                                            Actions& out) {
+    Keypair* current = peer.keypairs.current();
+    if (current != nullptr && current->initiator && !peer.timers.sent_lastminute_handshake &&
+        now - current->birth >=
+            config_.reject_after_time - config_.keepalive_timeout - config_.rekey_timeout) {
+        peer.timers.sent_lastminute_handshake = true;
         send_initiation(peer, now, wall, false, out);
     }
 }
@@ -128,18 +157,8 @@ void Engine::on_data(std::span<const std::uint8_t> message, const Endpoint& from
     }
     keypair->replay.update(header.counter);
 
-    bool confirmed = false;
-    auto pushed_out = sender->keypairs.received_with(keypair, confirmed);
-    if (pushed_out) {
-        std::vector<std::unique_ptr<Keypair>> retired;
-        retired.push_back(std::move(pushed_out));
-        retire(*sender, std::move(retired), out);
-    }
-    if (confirmed) {
-        on_handshake_complete(*sender, now, wall);
-        send_staged(*sender, now, wall, out);
-    }
     sender->endpoint = from;  // roaming: the last authenticated source wins
+    confirm_next(*sender, keypair, now, wall, out);
     on_authenticated_packet_received(*sender, now);
 
     if (!plaintext.empty()) {
@@ -153,14 +172,56 @@ void Engine::on_data(std::span<const std::uint8_t> message, const Endpoint& from
         deliver.bytes = std::move(plaintext);
         out.push_back(std::move(deliver));
     }
-    // The initiator rekeys before its keypair expires even if it only receives (§6.2).
-    Keypair* current = sender->keypairs.current();
-    if (current != nullptr && current->initiator && !sender->timers.sent_lastminute_handshake &&
-        now - current->birth >=
-            config_.reject_after_time - config_.keepalive_timeout - config_.rekey_timeout) {
-        sender->timers.sent_lastminute_handshake = true;
-        send_initiation(*sender, now, wall, false, out);
+    keep_key_fresh_after_receiving(*sender, now, wall, out);
+}
+
+// A packet authenticated with `keypair`: if it is the responder's `next`, the initiator has
+// proven it holds it, so it becomes current (and waiting packets can go).
+void Engine::confirm_next(Peer& peer, const Keypair* keypair, Timestamp now, WallClock wall,
+                          Actions& out) {
+    bool confirmed = false;
+    auto pushed_out = peer.keypairs.received_with(keypair, confirmed);
+    if (pushed_out) {
+        std::vector<std::unique_ptr<Keypair>> retired;
+        retired.push_back(std::move(pushed_out));
+        retire(peer, std::move(retired), out);
     }
+    if (confirmed) {
+        on_handshake_complete(peer, now, wall);
+        send_staged(peer, now, wall, out);
+    }
+}
+
+Actions Engine::on_dataplane_activity(PeerId id, const DataplaneActivity& activity, Timestamp now,
+                                      WallClock wall) {
+    Actions out;
+    Peer* target = peer(id);
+    if (target == nullptr) {
+        return out;
+    }
+    if (activity.next_confirmed && target->keypairs.next() != nullptr) {
+        confirm_next(*target, target->keypairs.next(), now, wall, out);
+    }
+    if (Keypair* current = target->keypairs.current()) {
+        current->sending_counter = std::max(current->sending_counter, activity.sending_counter);
+    }
+    if (activity.authenticated_received) {
+        on_authenticated_packet_received(*target, now);
+        keep_key_fresh_after_receiving(*target, now, wall, out);
+    }
+    if (activity.data_received) {
+        on_data_received(*target, now);
+    }
+    if (activity.authenticated_sent) {
+        on_authenticated_packet_sent(*target, now);
+    }
+    if (activity.data_sent) {
+        on_data_sent(*target, now);
+        if (Keypair* current = target->keypairs.current()) {
+            keep_key_fresh_after_sending(*target, *current, now, wall, out);
+        }
+    }
+    return out;
 }
 
 }  // namespace meshgate::control
