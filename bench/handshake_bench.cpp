@@ -53,7 +53,8 @@ struct Population {
     }
 
     // An initiation from initiator i, with a wall time that keeps timestamps increasing.
-    std::vector<std::uint8_t> initiation(unsigned i, control::Duration now, control::WallClock wall) {
+    std::vector<std::uint8_t> initiation(unsigned i, control::Duration now,
+                                         control::WallClock wall) {
         return first_datagram(initiators[i]->initiate(responder_at[i], now, wall));
     }
 };
@@ -74,15 +75,16 @@ void handshake_responder(benchmark::State& state) {
             initiator_now += 6s;
             ++round;
             for (unsigned i = 0; i < peers; ++i) {
-                ready.push_back(population.initiation(i, initiator_now, epoch + std::chrono::seconds(round)));
+                ready.push_back(
+                    population.initiation(i, initiator_now, epoch + std::chrono::seconds(round)));
             }
             state.ResumeTiming();
         }
         // 25 ms per message: each peer's initiations arrive 6.4 s apart, far from the
         // 50-per-second flood limit.
         now += 25ms;
-        auto actions = population.responder.on_datagram(ready.front(), initiator_endpoint, now,
-                                                        epoch, false);
+        auto actions =
+            population.responder.on_datagram(ready.front(), initiator_endpoint, now, epoch, false);
         ready.pop_front();
         handled += first_datagram(actions).size() == sizeof(control::Response) ? 1 : 0;
     }
@@ -99,7 +101,8 @@ void handshake_initiator(benchmark::State& state) {
     std::int64_t completed = 0;
     for (auto _ : state) {
         now += 6s;  // past REKEY_TIMEOUT, so initiate() always sends
-        auto initiation = population.initiation(0, now, epoch + std::chrono::duration_cast<std::chrono::seconds>(now));
+        auto initiation = population.initiation(
+            0, now, epoch + std::chrono::duration_cast<std::chrono::seconds>(now));
         state.PauseTiming();
         auto response = first_datagram(
             population.responder.on_datagram(initiation, initiator_endpoint, now, epoch, false));
@@ -118,7 +121,8 @@ void cookie_reply(benchmark::State& state) {
     auto initiation = population.initiation(0, 1h, epoch);
     std::int64_t replies = 0;
     for (auto _ : state) {
-        auto actions = population.responder.on_datagram(initiation, initiator_endpoint, 1h, epoch, true);
+        auto actions =
+            population.responder.on_datagram(initiation, initiator_endpoint, 1h, epoch, true);
         replies += first_datagram(actions).size() == sizeof(control::CookieReply) ? 1 : 0;
     }
     if (replies != static_cast<std::int64_t>(state.iterations())) {

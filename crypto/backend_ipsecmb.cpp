@@ -117,8 +117,7 @@ JobMask IpsecMb::open(AeadJob* jobs, unsigned count) {
 
     JobMask authentic = 0;
     for (unsigned i = 0; i < count; ++i) {
-        bool ok = ((completed >> i) & 1) != 0 &&
-                  equal_tag(manager_->computed_tag[i], jobs[i].tag);
+        bool ok = ((completed >> i) & 1) != 0 && equal_tag(manager_->computed_tag[i], jobs[i].tag);
         if (ok) {
             authentic |= JobMask{1} << i;
         } else {

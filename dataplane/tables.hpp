@@ -20,9 +20,9 @@
 #include <memory>
 #include <vector>
 
+#include "control/replay_window.hpp"
 #include "dataplane/allowed_ips.hpp"
 #include "dataplane/headers.hpp"
-#include "control/replay_window.hpp"
 
 namespace meshgate::dataplane {
 
