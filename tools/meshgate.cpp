@@ -2,15 +2,17 @@
 //
 //   meshgate genkey            a new private key, base64, as `wg genkey`
 //   meshgate pubkey            reads a private key on stdin, prints its public key (`wg pubkey`)
+//   meshgate check -c FILE     validate a configuration and print a summary (exit 0 or 1)
 //   meshgate run -c FILE       (issue 4) run the gateway
-//   meshgate check -c FILE     (issue 4) validate a configuration
 //   meshgate show              (issue 4) counters from the running gateway
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "config/load.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/x25519.hpp"
 
@@ -20,7 +22,8 @@ int usage(std::FILE* out) {
     std::fputs(
         "usage: meshgate <command> [options]\n"
         "  genkey            print a new private key (base64, as `wg genkey`)\n"
-        "  pubkey            read a private key on stdin, print its public key (`wg pubkey`)\n",
+        "  pubkey            read a private key on stdin, print its public key (`wg pubkey`)\n"
+        "  check -c FILE     validate a configuration file and print a summary\n",
         out);
     return out == stdout ? 0 : 1;
 }
@@ -51,6 +54,58 @@ int pubkey() {
     return 0;
 }
 
+const char* role_name(meshgate::config::PortRole role) {
+    return role == meshgate::config::PortRole::wan ? "wan" : "uplink";
+}
+
+std::string permissions_text(std::uint8_t permissions) {
+    std::string out;
+    for (auto [bit, name] : {std::pair{meshgate::config::permission_exit, "exit"},
+                             std::pair{meshgate::config::permission_lan, "lan"},
+                             std::pair{meshgate::config::permission_peers, "peers"}}) {
+        if (permissions & bit) {
+            out += out.empty() ? name : std::string(",") + name;
+        }
+    }
+    return out.empty() ? "none" : out;
+}
+
+int check(int argc, char** argv) {
+    if (argc != 4 || std::string_view(argv[2]) != "-c") {
+        std::fputs("usage: meshgate check -c FILE.yaml\n", stderr);
+        return 1;
+    }
+    auto result = meshgate::config::load_file(argv[3]);
+    if (auto* error = std::get_if<meshgate::config::LoadError>(&result)) {
+        std::fprintf(stderr, "%s\n", error->message.c_str());
+        return 1;
+    }
+    const auto& config = std::get<meshgate::config::Config>(result);
+    auto public_key = meshgate::crypto::derive_public_key(config.interface.private_key);
+    std::printf("%s: ok\n", argv[3]);
+    std::printf("interface: public key %s, listen port %u\n",
+                meshgate::crypto::to_base64(public_key).c_str(), config.interface.listen_port);
+    for (const auto& port : config.ports) {
+        std::printf("port %s (%s): %s %s%s\n", port.name.c_str(), role_name(port.role),
+                    port.device.c_str(), port.address ? port.address->to_string().c_str() : "",
+                    port.address6 ? (" " + port.address6->to_string()).c_str() : "");
+    }
+    std::printf("workers: %zu, control lcore %u; hugepages %s\n", config.workers.lcores.size(),
+                config.workers.control_lcore, config.eal.hugepages ? "on" : "off");
+    std::printf("peers: %zu\n", config.peers.size());
+    for (const auto& peer : config.peers) {
+        std::string allowed;
+        for (const auto& prefix : peer.allowed_ips) {
+            allowed += (allowed.empty() ? "" : " ") + prefix.to_string();
+        }
+        std::printf("  %s %s allowed %s permissions %s%s\n", peer.name.c_str(),
+                    meshgate::crypto::to_base64(peer.public_key).c_str(), allowed.c_str(),
+                    permissions_text(peer.permissions).c_str(),
+                    peer.has_preshared_key ? " psk" : "");
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +118,9 @@ int main(int argc, char** argv) {
     }
     if (command == "pubkey") {
         return pubkey();
+    }
+    if (command == "check") {
+        return check(argc, argv);
     }
     if (command == "-h" || command == "--help" || command == "help") {
         return usage(stdout);

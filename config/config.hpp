@@ -1,0 +1,101 @@
+// The gateway's configuration as plain structs (no yaml-cpp types): what config/load.cpp
+// produces from a YAML file and every other module consumes. Each value that can be wrong
+// keeps the file position it came from, so later checks can point at it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/ip.hpp"
+#include "control/endpoint.hpp"
+#include "crypto/keys.hpp"
+
+namespace meshgate::config {
+
+// 1-based line and column in the configuration file; 0 when unknown.
+struct SourceMark {
+    int line = 0;
+    int column = 0;
+};
+
+struct Interface {
+    crypto::PrivateKey private_key;  // inline, or read from private_key_file
+    std::string private_key_file;
+    std::uint16_t listen_port = 51820;
+    std::vector<Prefix> addresses;  // the gateway's own tunnel addresses, e.g. 10.100.0.1/24
+    SourceMark mark;
+};
+
+enum class PortRole : std::uint8_t { wan, uplink };
+
+struct Port {
+    std::string name;
+    std::string device;  // PCI address or vdev string ("net_af_packet0,iface=veth0")
+    PortRole role = PortRole::wan;
+    std::optional<Prefix> address;   // IPv4, with the port's own host address
+    std::optional<Prefix> address6;  // IPv6
+    std::optional<IpAddress> next_hop;
+    std::optional<IpAddress> next_hop6;
+    std::uint16_t mtu = 0;  // 0: the device's default
+    SourceMark mark;
+};
+
+struct Workers {
+    std::vector<unsigned> lcores{1};  // one worker per lcore
+    unsigned control_lcore = 0;       // the main lcore runs the control thread
+};
+
+struct Eal {
+    bool hugepages = false;
+    unsigned memory_mb = 1024;
+    std::vector<std::string> args;  // passed to rte_eal_init after ours
+};
+
+// Per-direction rate limit (bytes per second and burst), enforced with rte_meter.
+struct RateLimit {
+    std::uint64_t bytes_per_second = 0;
+    std::uint64_t burst_bytes = 0;
+};
+
+enum Permission : std::uint8_t {
+    permission_exit = 1 << 0,   // may leave through the uplink
+    permission_lan = 1 << 1,    // may reach private and local destinations
+    permission_peers = 1 << 2,  // may reach other peers through the hub
+};
+
+struct Peer {
+    std::string name;  // for logs and `meshgate show`; defaults to the key's first characters
+    crypto::PublicKey public_key{};
+    crypto::PresharedKey preshared_key;  // zero when none
+    bool has_preshared_key = false;
+    std::vector<Prefix> allowed_ips;  // networks (host bits cleared)
+    std::vector<SourceMark> allowed_ip_marks;
+    std::optional<control::Endpoint> endpoint;
+    std::uint16_t persistent_keepalive = 0;  // seconds; 0 = off
+    std::uint8_t permissions = 0;            // none by default ("guest wifi")
+    std::optional<RateLimit> ingress;        // from the peer
+    std::optional<RateLimit> egress;         // to the peer
+    SourceMark mark;
+    SourceMark public_key_mark;
+};
+
+struct Config {
+    std::string file;  // for error messages
+    Interface interface;
+    std::vector<Port> ports;
+    Workers workers;
+    Eal eal;
+    std::vector<Peer> peers;
+};
+
+// "file:line:column: " for a value's position.
+std::string where(const Config& config, const SourceMark& mark);
+
+// The rte_eal_init arguments for this configuration, then `overrides` (from the command line
+// after `--`), which win because EAL keeps the last value of a repeated option.
+std::vector<std::string> eal_arguments(const Config& config,
+                                       const std::vector<std::string>& overrides = {});
+
+}  // namespace meshgate::config
