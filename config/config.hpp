@@ -45,6 +45,9 @@ struct Port {
 struct Workers {
     std::vector<unsigned> lcores{1};  // one worker per lcore
     unsigned control_lcore = 0;       // the main lcore runs the control thread
+    // 0: workers poll without pause (production). Tests and the demo, where workers share
+    // cores, let an idle worker sleep this long.
+    unsigned idle_sleep_us = 0;
 };
 
 struct Eal {
@@ -94,7 +97,9 @@ struct Config {
 std::string where(const Config& config, const SourceMark& mark);
 
 // The rte_eal_init arguments for this configuration, then `overrides` (from the command line
-// after `--`), which win because EAL keeps the last value of a repeated option.
+// after `--`), which win because EAL keeps the last value of a repeated option. af_packet and
+// af_xdp vdevs get one queue pair per worker plus one for the control thread unless the
+// device string already says how many.
 std::vector<std::string> eal_arguments(const Config& config,
                                        const std::vector<std::string>& overrides = {});
 

@@ -388,7 +388,11 @@ Config read(const YAML::Node& root, const std::string& name) {
                read_port(r, node, path, config.ports.emplace_back());
            });
     if (const YAML::Node workers = root["workers"]) {
-        r.keys(workers, "workers", {"lcores", "control_lcore"});
+        r.keys(workers, "workers", {"lcores", "control_lcore", "idle_sleep_us"});
+        if (workers["idle_sleep_us"]) {
+            config.workers.idle_sleep_us = static_cast<unsigned>(
+                r.integer(workers["idle_sleep_us"], "workers.idle_sleep_us", 0, 100000));
+        }
         if (workers["lcores"]) {
             config.workers.lcores.clear();
             r.list(workers["lcores"], "workers.lcores", "lcore numbers",
@@ -472,18 +476,34 @@ std::vector<std::string> eal_arguments(const Config& config,
     for (unsigned lcore : config.workers.lcores) {
         lcores += "," + std::to_string(lcore);
     }
-    args.insert(args.end(),
-                {"-l", lcores, "--main-lcore", std::to_string(config.workers.control_lcore)});
+    // EAL refuses two lcore options: a command-line map (e.g. --lcores '0@0,1@1,2@1' to share
+    // cores in tests) replaces ours.
+    bool lcores_overridden = false;
+    for (const std::string& arg : overrides) {
+        lcores_overridden |= arg == "-l" || arg == "--lcores" || arg == "-c";
+    }
+    if (!lcores_overridden) {
+        args.insert(args.end(), {"-l", lcores});
+    }
+    args.insert(args.end(), {"--main-lcore", std::to_string(config.workers.control_lcore)});
     args.insert(args.end(), {"-m", std::to_string(config.eal.memory_mb)});
     if (!config.eal.hugepages) {
         // Works anywhere, slower: no hugepages, no shared runtime files.
         args.insert(args.end(), {"--no-huge", "--no-shconf"});
     }
     bool any_pci = false;
+    const std::string queues = std::to_string(config.workers.lcores.size() + 1);
     for (const Port& port : config.ports) {
         bool vdev = port.device.rfind("net_", 0) == 0;
         any_pci |= !vdev;
-        args.insert(args.end(), {vdev ? "--vdev" : "-a", port.device});
+        std::string device = port.device;
+        if (device.rfind("net_af_packet", 0) == 0 && device.find("qpairs=") == std::string::npos) {
+            device += ",qpairs=" + queues;
+        } else if (device.rfind("net_af_xdp", 0) == 0 &&
+                   device.find("queue_count=") == std::string::npos) {
+            device += ",queue_count=" + queues;
+        }
+        args.insert(args.end(), {vdev ? "--vdev" : "-a", device});
     }
     if (!any_pci) {
         args.push_back("--no-pci");

@@ -156,7 +156,8 @@ bool finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter, WorkerCon
     }
     peer.counters.rx_packets++;
     peer.counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
-    peer.counters.last_rx_tsc = rte_rdtsc();
+    const std::uint64_t now = rte_rdtsc();
+    peer.counters.last_rx_tsc = now;
 
     // Strip outer headers and the transport header, and the tag at the end.
     rte_pktmbuf_adj(packet, static_cast<std::uint16_t>(packet->l2_len + packet->l3_len +
@@ -166,6 +167,7 @@ bool finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter, WorkerCon
         rte_pktmbuf_free(packet);  // a keepalive: its work (timers, roaming) is done
         return false;
     }
+    peer.counters.last_data_rx_tsc = now;
     std::optional<IpAddress> source = check_inner(packet);
     if (!source) {
         drop_packet(packet, Drop::inner_malformed, worker.counters);

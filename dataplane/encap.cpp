@@ -88,6 +88,9 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
             await_session(packet, worker);
             continue;
         }
+        if (rte_pktmbuf_data_len(packet) > 0) {
+            peer.counters.last_data_tx_tsc = now;  // not a keepalive
+        }
         const std::uint64_t counter = keypair->send_counter++;
         if (!frame_message(packet, *keypair, counter, shared.tunnel_mtu)) {
             drop_packet(packet, Drop::tx_failed, worker.counters);

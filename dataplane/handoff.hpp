@@ -22,7 +22,8 @@ namespace meshgate::dataplane {
 // What the owner must do with a handed-off packet, carried in the mbuf (a dynamic field).
 enum class HandoffStage : std::uint8_t {
     decap,  // ciphertext: look up the keypair, open, check, route
-    encap,  // plaintext for `peer`: seal and transmit
+    encap,  // plaintext for `peer`: seal and transmit (or, at the control thread: stage it)
+    frame,  // a whole received frame for the control thread (handshake, ARP, ND)
 };
 
 struct PacketMeta {

@@ -65,7 +65,10 @@ struct EndpointRecord {
 struct PeerCounters {
     std::uint64_t rx_packets = 0, rx_bytes = 0;
     std::uint64_t tx_packets = 0, tx_bytes = 0;
-    std::uint64_t last_rx_tsc = 0, last_tx_tsc = 0;  // control reads these to drive timers
+    // The control thread reads these to drive the protocol timers (DataplaneActivity): any
+    // authenticated packet, and packets that carried data (not keepalives).
+    std::uint64_t last_rx_tsc = 0, last_tx_tsc = 0;
+    std::uint64_t last_data_rx_tsc = 0, last_data_tx_tsc = 0;
 };
 
 struct alignas(64) PeerSlot {

@@ -10,6 +10,7 @@
 //                 └─ encap stage ─────────────────► encap ─► TX
 #include "dataplane/worker.hpp"
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 
 #include "dataplane/decap.hpp"
@@ -22,6 +23,9 @@ namespace {
 void to_control(Burst<>& burst, Drop when_full, WorkerContext& worker) {
     if (burst.count == 0) {
         return;
+    }
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        packet_meta(burst.packets[i]) = {0, HandoffStage::frame};
     }
     unsigned queued = rte_ring_enqueue_burst(
         worker.shared->to_control, reinterpret_cast<void**>(burst.packets), burst.count, nullptr);
@@ -88,16 +92,20 @@ unsigned worker_iteration(WorkerContext& worker) {
     return work + drain_handoff(worker);
 }
 
-void run_worker(WorkerContext& worker, const std::atomic<bool>& running, rte_rcu_qsbr* rcu) {
+void run_worker(WorkerContext& worker, const std::atomic<bool>& running, rte_rcu_qsbr* rcu,
+                unsigned idle_sleep_us) {
     if (rcu != nullptr) {
         rte_rcu_qsbr_thread_register(rcu, worker.id);
         rte_rcu_qsbr_thread_online(rcu, worker.id);
     }
     while (running.load(std::memory_order_relaxed)) {
-        worker_iteration(worker);
+        const unsigned work = worker_iteration(worker);
         // Nothing from the tables is held across passes: each pass ends quiescent.
         if (rcu != nullptr) {
             rte_rcu_qsbr_quiescent(rcu, worker.id);
+        }
+        if (work == 0 && idle_sleep_us != 0) {
+            rte_delay_us_sleep(idle_sleep_us);
         }
     }
     if (rcu != nullptr) {

@@ -16,7 +16,9 @@ unsigned worker_iteration(WorkerContext& worker);
 // Processes an already-received burst as if it came from the port (the benchmarks' injector).
 void process_received(Burst<>& received, WorkerContext& worker);
 
-// Loops until `running` turns false, reporting a quiescent state to `rcu` once per pass.
-void run_worker(WorkerContext& worker, const std::atomic<bool>& running, rte_rcu_qsbr* rcu);
+// Loops until `running` turns false, reporting a quiescent state to `rcu` once per pass. With
+// idle_sleep_us > 0 a pass that found nothing sleeps that long (workers sharing a core).
+void run_worker(WorkerContext& worker, const std::atomic<bool>& running, rte_rcu_qsbr* rcu,
+                unsigned idle_sleep_us = 0);
 
 }  // namespace meshgate::dataplane

@@ -3,18 +3,20 @@
 //   meshgate genkey            a new private key, base64, as `wg genkey`
 //   meshgate pubkey            reads a private key on stdin, prints its public key (`wg pubkey`)
 //   meshgate check -c FILE     validate a configuration and print a summary (exit 0 or 1)
-//   meshgate run -c FILE       (issue 4) run the gateway
-//   meshgate show              (issue 4) counters from the running gateway
+//   meshgate run -c FILE [--socket PATH] [-- EAL ARGS]   run the gateway until SIGINT/SIGTERM
+//   meshgate show [--socket PATH]                          counters from the running gateway
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "config/load.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/x25519.hpp"
+#include "dataplane/gateway.hpp"
 
 namespace {
 
@@ -23,7 +25,11 @@ int usage(std::FILE* out) {
         "usage: meshgate <command> [options]\n"
         "  genkey            print a new private key (base64, as `wg genkey`)\n"
         "  pubkey            read a private key on stdin, print its public key (`wg pubkey`)\n"
-        "  check -c FILE     validate a configuration file and print a summary\n",
+        "  check -c FILE     validate a configuration file and print a summary\n"
+        "  run -c FILE [--socket PATH] [-- EAL ARGS]\n"
+        "                    run the gateway (EAL arguments after -- override the file's)\n"
+        "  show [--socket PATH]\n"
+        "                    per-peer and per-worker counters of the running gateway\n",
         out);
     return out == stdout ? 0 : 1;
 }
@@ -106,6 +112,48 @@ int check(int argc, char** argv) {
     return 0;
 }
 
+int run(int argc, char** argv) {
+    std::string file, socket = meshgate::dataplane::default_control_socket;
+    std::vector<std::string> overrides;
+    for (int i = 2; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--") {
+            overrides.assign(argv + i + 1, argv + argc);
+            break;
+        }
+        if (arg == "-c" && i + 1 < argc) {
+            file = argv[++i];
+        } else if (arg == "--socket" && i + 1 < argc) {
+            socket = argv[++i];
+        } else {
+            std::fputs("usage: meshgate run -c FILE.yaml [--socket PATH] [-- EAL ARGS]\n", stderr);
+            return 1;
+        }
+    }
+    if (file.empty()) {
+        std::fputs("usage: meshgate run -c FILE.yaml [--socket PATH] [-- EAL ARGS]\n", stderr);
+        return 1;
+    }
+    auto result = meshgate::config::load_file(file);
+    if (auto* error = std::get_if<meshgate::config::LoadError>(&result)) {
+        std::fprintf(stderr, "%s\n", error->message.c_str());
+        return 1;
+    }
+    return meshgate::dataplane::run_gateway(std::get<meshgate::config::Config>(result), overrides,
+                                            socket);
+}
+
+int show(int argc, char** argv) {
+    std::string socket = meshgate::dataplane::default_control_socket;
+    if (argc == 4 && std::string_view(argv[2]) == "--socket") {
+        socket = argv[3];
+    } else if (argc != 2) {
+        std::fputs("usage: meshgate show [--socket PATH]\n", stderr);
+        return 1;
+    }
+    return meshgate::dataplane::show_gateway(socket);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,6 +169,12 @@ int main(int argc, char** argv) {
     }
     if (command == "check") {
         return check(argc, argv);
+    }
+    if (command == "run") {
+        return run(argc, argv);
+    }
+    if (command == "show") {
+        return show(argc, argv);
     }
     if (command == "-h" || command == "--help" || command == "help") {
         return usage(stdout);
