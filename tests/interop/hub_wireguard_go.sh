@@ -123,6 +123,103 @@ test_ping_gateway() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.1 >/dev/null;
 # Test that A reaches B through the hub.
 test_ping_a_to_b() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.3 >/dev/null; }
 
+# peer_counter NAME FIELD: one number from `meshgate show` ("rx" or "tx" bytes of a peer).
+peer_bytes() {
+  show | sed -n "s/^peer $1: .* $2 [0-9]* packets \([0-9]*\) bytes.*/\1/p"
+}
+
+# iperf_between FROM_NS TO_NS TO_ADDRESS: 5 s of TCP; prints the receiver's bits per second.
+iperf_between() {
+  local from=$1 to=$2 address=$3
+  ip netns exec "$to" iperf3 -s -1 -B "$address" >/dev/null 2>&1 &
+  local server=$!
+  sleep 0.5
+  local result
+  result=$(ip netns exec "$from" iperf3 -c "$address" -t 5 -J 2>/dev/null |
+    python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' ||
+    echo 0)
+  wait "$server" 2>/dev/null || true
+  echo "$result"
+}
+
+# Test iperf3 TCP from A to B and back through the hub, with counters that match: what
+# meshgate received from A it sent to B, and the other way.
+test_iperf() {
+  local forward backward
+  forward=$(iperf_between "$ns_a" "$ns_b" 10.100.0.3)
+  backward=$(iperf_between "$ns_b" "$ns_a" 10.100.0.2)
+  mg_log "iperf3 A->B $((forward / 1000000)) Mbit/s, B->A $((backward / 1000000)) Mbit/s"
+  [ "$forward" -gt 0 ] && [ "$backward" -gt 0 ] || return 1
+  show >"$MG_LOGDIR/show-after-iperf.txt"
+  local a_rx b_tx b_rx a_tx
+  a_rx=$(peer_bytes a rx); b_tx=$(peer_bytes b tx); b_rx=$(peer_bytes b rx); a_tx=$(peer_bytes a tx)
+  mg_log "bytes: from A $a_rx, to B $b_tx, from B $b_rx, to A $a_tx"
+  # Each direction carries data one way and ACKs the other; keepalives and pings add a
+  # little. Forwarded bytes are within 10% of the bytes received from the other side.
+  python3 - "$a_rx" "$b_tx" "$b_rx" "$a_tx" <<'PY'
+import sys
+a_rx, b_tx, b_rx, a_tx = map(int, sys.argv[1:])
+ok = a_rx > 10**6 and b_rx > 10**6 and abs(a_rx - b_tx) <= 0.1 * a_rx and abs(b_rx - a_tx) <= 0.1 * b_rx
+sys.exit(0 if ok else 1)
+PY
+}
+
+# Test that A keeps working after its underlay address changes (roaming).
+test_roaming() {
+  # The new address arrives before the old one goes (as on a DHCP renumbering), so the route
+  # and the neighbour entries survive. wireguard-go caches the source address it last sent
+  # from; setting the endpoint again (what a client does on a network change) clears it, and
+  # moving the listen port too makes the gateway see a wholly new source, as after a NAT
+  # rebinding.
+  ip netns exec "$ns_a" sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1
+  mg_in "$ns_a" ip addr add 198.51.100.22/24 dev eth0
+  mg_in "$ns_a" ip addr del 198.51.100.2/24 dev eth0
+  mg_in "$ns_a" wg set "${client_if[a]}" listen-port 40222 peer "$gw_pub" endpoint 198.51.100.1:51820
+  if ! mg_in "$ns_a" ping -c 3 -i 0.5 -W 5 10.100.0.3 >/dev/null; then
+    show >&2
+    return 1
+  fi
+  show | grep -q "^peer a: endpoint 198.51.100.22:40222,"
+}
+
+# Test that a client the gateway does not know never completes a handshake.
+test_unconfigured_client() {
+  start_client c "$ns_c" 10.100.0.4
+  ! mg_in "$ns_c" ping -c 2 -W 2 10.100.0.1 >/dev/null 2>&1 || return 1
+  show | grep -q "engine drop unknown_peer"
+}
+
+# Test that 10,000 random datagrams to the listen port are dropped and counted, while A's
+# ping keeps working.
+test_garbage_flood() {
+  local before after
+  before=$(show | sed -n 's/^  drop \(unknown_message_type\|bad_message_length\|unknown_receiver_index\|bad_mac1\) \([0-9]*\)/\2/p' | paste -sd+ | bc)
+  ip netns exec "$ns_b" python3 - <<'PY' &
+import os, random, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = random.Random(4)
+for i in range(10000):
+    kind = i % 4
+    if kind == 0:
+        payload = os.urandom(r.randint(0, 1400))                           # anything at all
+    elif kind == 1:
+        payload = bytes([4, 0, 0, 0]) + os.urandom(r.randint(28, 200))    # data, unknown index
+    elif kind == 2:
+        payload = bytes([1, 0, 0, 0]) + os.urandom(144)                    # initiation, bad mac1
+    else:
+        payload = bytes([r.randint(5, 255), 0, 0, 0]) + os.urandom(60)    # unknown type
+    s.sendto(payload, ("198.51.100.1", 51820))
+PY
+  local flood=$!
+  mg_in "$ns_a" ping -c 5 -i 0.2 -W 3 10.100.0.1 >/dev/null || return 1
+  wait "$flood"
+  sleep 0.5
+  show >"$MG_LOGDIR/show-after-flood.txt"
+  after=$(sed -n 's/^  \(engine \)\{0,1\}drop \(unknown_message_type\|bad_message_length\|unknown_receiver_index\|bad_mac1\|bad_length\|unknown_type\|unknown_index\) \([0-9]*\)/\3/p' "$MG_LOGDIR/show-after-flood.txt" | paste -sd+ | bc)
+  mg_log "garbage counted as drops: ${before:-0} -> $after"
+  [ "$after" -ge 9000 ]
+}
+
 main() {
   setup_network
   gw_key=$(wg genkey)
@@ -133,6 +230,10 @@ main() {
   start_gateway
   check "A pings the gateway's tunnel address" test_ping_gateway
   check "A pings B through the hub" test_ping_a_to_b
+  check "iperf3 TCP A->B and B->A, counters match" test_iperf
+  check "A roams to a new underlay address" test_roaming
+  check "an unconfigured client never gets a handshake" test_unconfigured_client
+  check "10,000 random datagrams are dropped and counted; ping keeps working" test_garbage_flood
   show || true
   if [ "$failures" -ne 0 ]; then
     mg_log "$failures check(s) failed; logs in $MG_LOGDIR"
