@@ -71,24 +71,19 @@ struct State {
 
     // Final reduction mod 2^130 - 5, then + s (key bytes 16..31) mod 2^128.
     void finish(std::uint8_t tag[16], const std::uint8_t key[32]) {
-        u64 c = h1 >> 44;
-        h1 &= mask44;
-        h2 += c;
-        c = h2 >> 42;
-        h2 &= mask42;
-        h0 += c * 5;
-        c = h0 >> 44;
-        h0 &= mask44;
-        h1 += c;
-        c = h1 >> 44;
-        h1 &= mask44;
-        h2 += c;
-        c = h2 >> 42;
-        h2 &= mask42;
-        h0 += c * 5;
-        c = h0 >> 44;
-        h0 &= mask44;
-        h1 += c;
+        // Two rounds of carry propagation bring every limb within its width.
+        for (int round = 0; round < 2; ++round) {
+            u64 c = h1 >> 44;
+            h1 &= mask44;
+            h2 += c;
+            c = h2 >> 42;
+            h2 &= mask42;
+            h0 += c * 5;
+            c = h0 >> 44;
+            h0 &= mask44;
+            h1 += c;
+        }
+        u64 c;
 
         // g = h - p = h + 5 - 2^130; keep g when it did not underflow (constant time).
         u64 g0 = h0 + 5;

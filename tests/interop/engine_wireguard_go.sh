@@ -16,7 +16,6 @@ source "$here/lib.sh"
 harness=$1
 
 ns_engine="" ns_wg="" wg_if="" engine_key="" engine_pub="" wg_key_file="" wg_pub=""
-failures=0
 
 setup() {
   mg_netns ns_engine engine
@@ -60,16 +59,6 @@ stop() {
   wait "$1" 2>/dev/null || true
 }
 
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    mg_log "PASS: $name"
-  else
-    mg_log "FAIL: $name"
-    failures=$((failures + 1))
-  fi
-}
 
 # Test that the engine can initiate, and decrypt wireguard-go's echo replies.
 test_engine_initiates() {
@@ -132,13 +121,13 @@ test_cookie_under_load() {
 
 main() {
   setup
-  check "engine initiates, decrypts wireguard-go's echo replies" test_engine_initiates
-  check "wireguard-go initiates, its ping is answered" test_wireguard_go_initiates
-  check "both directions with a preshared key" test_preshared_key
-  check "forced rekey mid-stream, pings keep succeeding" test_rekey_mid_stream
-  check "cookie reply under load, wireguard-go retries with mac2" test_cookie_under_load
-  if [ "$failures" -ne 0 ]; then
-    mg_log "$failures interop check(s) failed; logs in $MG_LOGDIR"
+  mg_check "engine initiates, decrypts wireguard-go's echo replies" test_engine_initiates
+  mg_check "wireguard-go initiates, its ping is answered" test_wireguard_go_initiates
+  mg_check "both directions with a preshared key" test_preshared_key
+  mg_check "forced rekey mid-stream, pings keep succeeding" test_rekey_mid_stream
+  mg_check "cookie reply under load, wireguard-go retries with mac2" test_cookie_under_load
+  if [ "$MG_FAILURES" -ne 0 ]; then
+    mg_log "$MG_FAILURES interop check(s) failed; logs in $MG_LOGDIR"
     return 1
   fi
   mg_log "all engine interop checks passed"

@@ -18,7 +18,7 @@ meshgate=$1
 workers=${2:-1}
 
 ns_lan="" ns_gw="" ns_a="" ns_b="" ns_c=""
-gw_key="" gw_pub="" failures=0
+gw_key="" gw_pub=""
 declare -A client_key client_pub client_if
 
 setup_network() {
@@ -95,27 +95,13 @@ start_gateway() {
   ip netns exec "$ns_gw" "$meshgate" run -c "$MG_LOGDIR/gw.yaml" --socket "$MG_LOGDIR/mg.sock" \
     -- --lcores "$lcores" --file-prefix "$MG_PREFIX" --log-level error \
     >"$MG_LOGDIR/meshgate.log" 2>&1 &
-  local i
-  for i in $(seq 1 100); do
-    [ -S "$MG_LOGDIR/mg.sock" ] && return 0
-    sleep 0.1
-  done
+  mg_wait_for_socket "$MG_LOGDIR/mg.sock" && return 0
   cat "$MG_LOGDIR/meshgate.log" >&2
   mg_fail "meshgate did not start"
 }
 
 show() { "$meshgate" show --socket "$MG_LOGDIR/mg.sock"; }
 
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    mg_log "PASS: $name"
-  else
-    mg_log "FAIL: $name"
-    failures=$((failures + 1))
-  fi
-}
 
 # Test that client A reaches the gateway's own tunnel address.
 test_ping_gateway() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.1 >/dev/null; }
@@ -228,15 +214,15 @@ main() {
   start_client b "$ns_b" 10.100.0.3
   write_config
   start_gateway
-  check "A pings the gateway's tunnel address" test_ping_gateway
-  check "A pings B through the hub" test_ping_a_to_b
-  check "iperf3 TCP A->B and B->A, counters match" test_iperf
-  check "A roams to a new underlay address" test_roaming
-  check "an unconfigured client never gets a handshake" test_unconfigured_client
-  check "10,000 random datagrams are dropped and counted; ping keeps working" test_garbage_flood
+  mg_check "A pings the gateway's tunnel address" test_ping_gateway
+  mg_check "A pings B through the hub" test_ping_a_to_b
+  mg_check "iperf3 TCP A->B and B->A, counters match" test_iperf
+  mg_check "A roams to a new underlay address" test_roaming
+  mg_check "an unconfigured client never gets a handshake" test_unconfigured_client
+  mg_check "10,000 random datagrams are dropped and counted; ping keeps working" test_garbage_flood
   show || true
-  if [ "$failures" -ne 0 ]; then
-    mg_log "$failures check(s) failed; logs in $MG_LOGDIR"
+  if [ "$MG_FAILURES" -ne 0 ]; then
+    mg_log "$MG_FAILURES check(s) failed; logs in $MG_LOGDIR"
     cat "$MG_LOGDIR/meshgate.log" >&2
     return 1
   fi

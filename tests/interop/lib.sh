@@ -9,6 +9,8 @@
 #   mg_veth NS_A IF_A NS_B IF_B a veth pair with one end in each namespace, offloads off
 #   mg_in NS CMD...             run CMD inside namespace NS, echoing it
 #   mg_wireguard_go NS IFNAME   start wireguard-go for IFNAME in NS and wait for its UAPI socket
+#   mg_check NAME FUNCTION...   run one check, log PASS/FAIL, count failures in MG_FAILURES
+#   mg_wait_for_socket PATH     wait up to 10 s for a unix socket to appear
 #   mg_fail MESSAGE             print and exit 1 (cleanup still runs)
 
 set -euo pipefail
@@ -17,6 +19,7 @@ umask 077  # key files the tests write are for root's eyes only, as wg insists
 MG_PREFIX=""
 MG_STATE=""
 MG_BODY=""
+MG_FAILURES=0
 MG_STATE_ROOT=/tmp/meshgate-netns-tests
 
 mg_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -135,4 +138,24 @@ mg_wireguard_go() {
     sleep 0.1
   done
   mg_fail "wireguard-go did not create its UAPI socket for $ifname"
+}
+
+mg_check() {
+  local name=$1
+  shift
+  if "$@"; then
+    mg_log "PASS: $name"
+  else
+    mg_log "FAIL: $name"
+    MG_FAILURES=$((MG_FAILURES + 1))
+  fi
+}
+
+mg_wait_for_socket() {
+  local i
+  for i in $(seq 1 100); do
+    [ -S "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
 }

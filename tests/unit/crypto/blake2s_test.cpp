@@ -13,20 +13,13 @@
 #include <vector>
 
 #include "tests/support/hex.hpp"
+#include "tests/support/random.hpp"
 
 namespace meshgate::crypto {
 namespace {
 
 using test::from_hex;
 using test::to_hex;
-
-std::vector<std::uint8_t> random_bytes_for_test(std::mt19937_64& rng, std::size_t size) {
-    std::vector<std::uint8_t> out(size);
-    for (auto& byte : out) {
-        byte = static_cast<std::uint8_t>(rng());
-    }
-    return out;
-}
 
 std::vector<std::uint8_t> openssl_blake2s256(const std::vector<std::uint8_t>& input) {
     std::vector<std::uint8_t> out(32);
@@ -85,7 +78,7 @@ TEST(Blake2s, Rfc7693AppendixEGrandHash) {
 TEST(Blake2s, MatchesOpenSslAtEveryLengthAroundBlockBoundaries) {
     std::mt19937_64 rng(7693);
     for (std::size_t length = 0; length <= 300; ++length) {
-        auto input = random_bytes_for_test(rng, length);
+        auto input = test::random_bytes(rng, length);
         Hash ours;
         hash(ours, input);
         EXPECT_EQ(to_hex(ours), to_hex(openssl_blake2s256(input))) << "length " << length;
@@ -94,7 +87,7 @@ TEST(Blake2s, MatchesOpenSslAtEveryLengthAroundBlockBoundaries) {
 
 TEST(Blake2s, IncrementalUpdatesInAnySplitMatchOneShot) {
     std::mt19937_64 rng(1);
-    auto input = random_bytes_for_test(rng, 1000);
+    auto input = test::random_bytes(rng, 1000);
     Hash one_shot;
     hash(one_shot, input);
     for (std::size_t split : {0, 1, 63, 64, 65, 128, 999, 1000}) {
@@ -108,8 +101,8 @@ TEST(Blake2s, IncrementalUpdatesInAnySplitMatchOneShot) {
 
 TEST(Blake2s, TwoPartHashIsHashOfConcatenation) {
     std::mt19937_64 rng(2);
-    auto a = random_bytes_for_test(rng, 32);
-    auto b = random_bytes_for_test(rng, 77);
+    auto a = test::random_bytes(rng, 32);
+    auto b = test::random_bytes(rng, 77);
     std::vector<std::uint8_t> joined = a;
     joined.insert(joined.end(), b.begin(), b.end());
     Hash two, one;
@@ -122,8 +115,8 @@ TEST(Hmac, MatchesOpenSslHmacBlake2s) {
     std::mt19937_64 rng(2104);
     for (std::size_t key_length : {0, 1, 32, 64, 65, 100}) {
         for (std::size_t length : {0, 1, 33, 64, 200}) {
-            auto key = random_bytes_for_test(rng, key_length);
-            auto input = random_bytes_for_test(rng, length);
+            auto key = test::random_bytes(rng, key_length);
+            auto input = test::random_bytes(rng, length);
             std::uint8_t ours[32];
             hmac(std::span<std::uint8_t, 32>(ours), key, input);
             std::uint8_t theirs[32];
@@ -143,8 +136,8 @@ TEST(Hmac, MatchesOpenSslHmacBlake2s) {
 
 TEST(Kdf, ChainFollowsWhitepaperDefinition) {
     std::mt19937_64 rng(54);
-    auto key = random_bytes_for_test(rng, 32);
-    auto input = random_bytes_for_test(rng, 32);
+    auto key = test::random_bytes(rng, 32);
+    auto input = test::random_bytes(rng, 32);
     SymmetricKey t1, t2, t3;
     kdf3(t1, t2, t3, key, input);
 
@@ -176,8 +169,8 @@ TEST(Mac, IsKeyedBlake2s128) {
     // MAC(key, input) = keyed BLAKE2s with a 16-byte digest: the digest length and key length
     // are both in the parameter block, so it differs from a truncated BLAKE2s-256.
     std::mt19937_64 rng(3);
-    auto key = random_bytes_for_test(rng, 32);
-    auto input = random_bytes_for_test(rng, 116);
+    auto key = test::random_bytes(rng, 32);
+    auto input = test::random_bytes(rng, 116);
     Mac ours;
     mac(ours, key, input);
 

@@ -12,20 +12,13 @@
 
 #include "crypto/cpu_features.hpp"
 #include "tests/support/hex.hpp"
+#include "tests/support/random.hpp"
 
 namespace meshgate::crypto::poly1305 {
 namespace {
 
 using test::from_hex;
 using test::to_hex;
-
-std::vector<std::uint8_t> random_bytes(std::mt19937_64& rng, std::size_t size) {
-    std::vector<std::uint8_t> out(size);
-    for (auto& byte : out) {
-        byte = static_cast<std::uint8_t>(rng());
-    }
-    return out;
-}
 
 TEST(Poly1305, Rfc8439Section252) {
     auto key = from_hex("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b");
@@ -38,8 +31,8 @@ TEST(Poly1305, Rfc8439Section252) {
 TEST(Poly1305, MatchesLibsodiumAtEveryLength) {
     std::mt19937_64 rng(1305);
     for (std::size_t length = 0; length <= 300; ++length) {
-        auto key = random_bytes(rng, key_size);
-        auto message = random_bytes(rng, length);
+        auto key = test::random_bytes(rng, key_size);
+        auto message = test::random_bytes(rng, length);
         std::uint8_t ours[tag_size], theirs[tag_size];
         static const std::uint8_t empty = 0;
         const std::uint8_t* data = message.empty() ? &empty : message.data();
@@ -61,8 +54,8 @@ TEST(Poly1305, LimbExtremesMatchLibsodium) {
 TEST(AeadTag, IsTheMacOfTheFramedCiphertext) {
     std::mt19937_64 rng(8439);
     for (std::size_t length : {0, 1, 15, 16, 17, 63, 64, 65, 1420}) {
-        auto key = random_bytes(rng, key_size);
-        auto ciphertext = random_bytes(rng, length);
+        auto key = test::random_bytes(rng, key_size);
+        auto ciphertext = test::random_bytes(rng, length);
         std::vector<std::uint8_t> framed = ciphertext;
         framed.resize((length + 15) / 16 * 16, 0);
         for (int i = 0; i < 8; ++i) {
@@ -96,7 +89,7 @@ TEST(AeadTagsX8, MatchesScalarForMixedLanes) {
                 keys[l][i] = static_cast<std::uint8_t>(rng());
             }
             lengths[l] = static_cast<std::uint32_t>(round % 3 == 0 ? rng() % 2000 : rng() % 100);
-            messages[l] = random_bytes(rng, lengths[l] + 1);  // +1: never an empty vector
+            messages[l] = test::random_bytes(rng, lengths[l] + 1);  // +1: never an empty vector
             pointers[l] = messages[l].data();
             outputs[l] = tags[l];
         }

@@ -191,9 +191,3 @@ TEST(DropReasons, EveryReasonHasANameAndHelp) {
 
 }  // namespace
 }  // namespace meshgate::dataplane
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
-    return RUN_ALL_TESTS();
-}

@@ -46,9 +46,3 @@ TEST(StartPort, TooManyQueuesIsAnError) {
 
 }  // namespace
 }  // namespace meshgate::dataplane
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
-    return RUN_ALL_TESTS();
-}

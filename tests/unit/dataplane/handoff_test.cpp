@@ -49,9 +49,3 @@ TEST(Handoff, FullRingDropsAndCounts) {
 
 }  // namespace
 }  // namespace meshgate::dataplane
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
-    return RUN_ALL_TESTS();
-}

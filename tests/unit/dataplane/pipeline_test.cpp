@@ -179,9 +179,3 @@ TEST(Pipeline, PacketsForAPeerWithoutSessionGoToTheControlThread) {
 
 }  // namespace
 }  // namespace meshgate::dataplane
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
-    return RUN_ALL_TESTS();
-}

@@ -82,9 +82,3 @@ TEST(OwnerOfIndex, LowBitsNameTheWorker) {
 
 }  // namespace
 }  // namespace meshgate::dataplane
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new meshgate::test::EalEnvironment);
-    return RUN_ALL_TESTS();
-}
