@@ -70,6 +70,7 @@ ControlLcore::ControlLcore(control::Engine& engine, SharedTables& shared, Sessio
     for (const auto& [engine_peer, slot] : slot_of_) {
         engine_of_[slot] = engine_peer;
     }
+    activity_cursor_ = slot_of_.end();
 }
 
 unsigned ControlLcore::poll(control::Timestamp now, control::WallClock wall) {
@@ -215,9 +216,20 @@ void ControlLcore::sync_slot(control::PeerId engine_peer) {
     }
 }
 
-// The workers' counters since the last look become the engine's timer events.
+// The workers' counters since the last look become the engine's timer events. A slice of the
+// peers per tick, so a gateway with 100,000 peers spends bounded time here: each peer is seen
+// at least every (peers / slice) ticks, a second at 100,000 peers, well inside the timers'
+// granularity (seconds).
 void ControlLcore::poll_activity(control::Timestamp now, control::WallClock wall) {
-    for (const auto& [engine_peer, slot_id] : slot_of_) {
+    constexpr std::size_t slice = 1024;
+    if (slot_of_.empty()) {
+        return;
+    }
+    for (std::size_t n = 0; n < std::min(slice, slot_of_.size()); ++n) {
+        if (activity_cursor_ == slot_of_.end()) {
+            activity_cursor_ = slot_of_.begin();
+        }
+        const auto [engine_peer, slot_id] = *activity_cursor_++;
         PeerSlot& slot = peers_[slot_id];
         Seen& seen = seen_[slot_id];
         const PeerCounters& counters = slot.counters;

@@ -88,6 +88,7 @@ class ControlLcore {
         std::uint64_t rx = 0, tx = 0, data_rx = 0, data_tx = 0;
     };
     std::map<PeerId, Seen> seen_;
+    std::map<control::PeerId, PeerId>::const_iterator activity_cursor_;
     control::Timestamp next_tick_{};
     ControlCounters counters_;
 };
