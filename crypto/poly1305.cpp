@@ -25,17 +25,67 @@ inline u64 load64(const std::uint8_t* p) {
     return v;  // x86-64: little-endian
 }
 
+// Clamps r (RFC 8439 §2.5.1) while splitting it into 44/44/42-bit limbs.
+void clamp_limbs(const std::uint8_t key[32], u64& r0, u64& r1, u64& r2) {
+    u64 t0 = load64(key);
+    u64 t1 = load64(key + 8);
+    r0 = t0 & 0xFFC0FFFFFFFULL;
+    r1 = ((t0 >> 44) | (t1 << 20)) & 0xFFFFFC0FFFFULL;
+    r2 = (t1 >> 24) & 0x00FFFFFFC0FULL;
+}
+
+// Final reduction mod 2^130 - 5, then + s (key bytes 16..31) mod 2^128. Limbs by value: the
+// caller keeps (and wipes) its own copies.
+void finish_limbs(std::uint8_t tag[16], const std::uint8_t key[32], u64 h0, u64 h1, u64 h2) {
+    // Two rounds of carry propagation bring every limb within its width.
+    for (int round = 0; round < 2; ++round) {
+        u64 c = h1 >> 44;
+        h1 &= mask44;
+        h2 += c;
+        c = h2 >> 42;
+        h2 &= mask42;
+        h0 += c * 5;
+        c = h0 >> 44;
+        h0 &= mask44;
+        h1 += c;
+    }
+    u64 c;
+
+    // g = h - p = h + 5 - 2^130; keep g when it did not underflow (constant time).
+    u64 g0 = h0 + 5;
+    c = g0 >> 44;
+    g0 &= mask44;
+    u64 g1 = h1 + c;
+    c = g1 >> 44;
+    g1 &= mask44;
+    u64 g2 = h2 + c - (1ULL << 42);
+    u64 keep_g = (g2 >> 63) - 1;  // all ones when g2 is non-negative
+    h0 = (h0 & ~keep_g) | (g0 & keep_g);
+    h1 = (h1 & ~keep_g) | (g1 & keep_g);
+    h2 = (h2 & ~keep_g) | (g2 & keep_g);
+
+    u64 t0 = load64(key + 16);
+    u64 t1 = load64(key + 24);
+    h0 += t0 & mask44;
+    c = h0 >> 44;
+    h0 &= mask44;
+    h1 += (((t0 >> 44) | (t1 << 20)) & mask44) + c;
+    c = h1 >> 44;
+    h1 &= mask44;
+    h2 += ((t1 >> 24) & mask42) + c;
+    h2 &= mask42;
+    u64 out0 = h0 | (h1 << 44);
+    u64 out1 = (h1 >> 20) | (h2 << 24);
+    std::memcpy(tag, &out0, 8);
+    std::memcpy(tag + 8, &out1, 8);
+}
+
 struct State {
     u64 r0, r1, r2, s1, s2;
     u64 h0 = 0, h1 = 0, h2 = 0;
 
     explicit State(const std::uint8_t key[32]) {
-        // Clamp r (RFC 8439 §2.5.1) while splitting it into limbs.
-        u64 t0 = load64(key);
-        u64 t1 = load64(key + 8);
-        r0 = t0 & 0xFFC0FFFFFFFULL;
-        r1 = ((t0 >> 44) | (t1 << 20)) & 0xFFFFFC0FFFFULL;
-        r2 = (t1 >> 24) & 0x00FFFFFFC0FULL;
+        clamp_limbs(key, r0, r1, r2);
         s1 = r1 * 20;
         s2 = r2 * 20;
     }
@@ -69,49 +119,8 @@ struct State {
         h0 = a0, h1 = a1, h2 = a2;
     }
 
-    // Final reduction mod 2^130 - 5, then + s (key bytes 16..31) mod 2^128.
-    void finish(std::uint8_t tag[16], const std::uint8_t key[32]) {
-        // Two rounds of carry propagation bring every limb within its width.
-        for (int round = 0; round < 2; ++round) {
-            u64 c = h1 >> 44;
-            h1 &= mask44;
-            h2 += c;
-            c = h2 >> 42;
-            h2 &= mask42;
-            h0 += c * 5;
-            c = h0 >> 44;
-            h0 &= mask44;
-            h1 += c;
-        }
-        u64 c;
-
-        // g = h - p = h + 5 - 2^130; keep g when it did not underflow (constant time).
-        u64 g0 = h0 + 5;
-        c = g0 >> 44;
-        g0 &= mask44;
-        u64 g1 = h1 + c;
-        c = g1 >> 44;
-        g1 &= mask44;
-        u64 g2 = h2 + c - (1ULL << 42);
-        u64 keep_g = (g2 >> 63) - 1;  // all ones when g2 is non-negative
-        h0 = (h0 & ~keep_g) | (g0 & keep_g);
-        h1 = (h1 & ~keep_g) | (g1 & keep_g);
-        h2 = (h2 & ~keep_g) | (g2 & keep_g);
-
-        u64 t0 = load64(key + 16);
-        u64 t1 = load64(key + 24);
-        h0 += t0 & mask44;
-        c = h0 >> 44;
-        h0 &= mask44;
-        h1 += (((t0 >> 44) | (t1 << 20)) & mask44) + c;
-        c = h1 >> 44;
-        h1 &= mask44;
-        h2 += ((t1 >> 24) & mask42) + c;
-        h2 &= mask42;
-        u64 out0 = h0 | (h1 << 44);
-        u64 out1 = (h1 >> 20) | (h2 << 24);
-        std::memcpy(tag, &out0, 8);
-        std::memcpy(tag + 8, &out1, 8);
+    void finish(std::uint8_t tag[16], const std::uint8_t key[32]) const {
+        finish_limbs(tag, key, h0, h1, h2);
     }
 
     ~State() { wipe(this, sizeof(*this)); }
@@ -153,14 +162,11 @@ void aead_tag(std::uint8_t tag[tag_size], const std::uint8_t key[key_size],
 }
 
 void clamp(const std::uint8_t key[key_size], Limbs& r) {
-    State state(key);
-    r = {state.r0, state.r1, state.r2};
+    clamp_limbs(key, r[0], r[1], r[2]);
 }
 
 void finish(std::uint8_t tag[tag_size], const std::uint8_t key[key_size], const Limbs& h) {
-    State state(key);
-    state.h0 = h[0], state.h1 = h[1], state.h2 = h[2];
-    state.finish(tag, key);
+    finish_limbs(tag, key, h[0], h[1], h[2]);
 }
 
 }  // namespace meshgate::crypto::poly1305
