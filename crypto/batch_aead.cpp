@@ -68,6 +68,20 @@ Backend BatchAead::backend_for(std::uint32_t length) const {
     return Backend::sodium;
 }
 
+namespace {
+
+// All jobs need the same number of ChaCha20 blocks.
+bool uniform_length(std::span<const AeadJob> jobs) {
+    for (const AeadJob& job : jobs) {
+        if ((job.length + 63) / 64 != (jobs[0].length + 63) / 64) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
 template <bool Open>
 JobMask BatchAead::run(std::span<AeadJob> jobs) {
     assert(jobs.size() <= max_batch_jobs);
@@ -102,6 +116,11 @@ JobMask BatchAead::run(std::span<AeadJob> jobs) {
         }
     }
     if (large_count == 0) {
+        return dispatch(Backend::avx512, jobs.data(), count);
+    }
+    if (small_count == 0 && uniform_length(jobs)) {
+        // Every lane equally long: no lane waits for another, and the multi-buffer path beats
+        // ipsec-mb at every size (bench/RESULTS.md). Only mixed bursts send large jobs away.
         return dispatch(Backend::avx512, jobs.data(), count);
     }
     if (small_count == 0) {

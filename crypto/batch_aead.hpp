@@ -97,7 +97,8 @@ class BatchAead {
         // Use this backend for every job (tests, benchmarks). Unset: choose per job.
         std::optional<Backend> force;
         // Jobs of at most this many bytes go to the multi-buffer AVX-512 path, longer ones
-        // to ipsec-mb. Measured: see bench/RESULTS.md.
+        // to ipsec-mb, unless a burst holds only long jobs of one block count (then all go to
+        // AVX-512: no lane waits for another). Measured: see bench/RESULTS.md.
         std::uint32_t multibuffer_max_length = default_multibuffer_max_length;
     };
     static constexpr std::uint32_t default_multibuffer_max_length = 1024;

@@ -348,6 +348,20 @@ TEST(BatchAeadEngine, AutomaticChoiceSplitsMixedBurstsAndStaysCorrect) {
     }
 }
 
+TEST(BatchAeadEngine, UniformLongBurstsStayCorrect) {
+    // A burst of only long jobs of one block count runs on the multi-buffer path as a whole.
+    BatchAead engine(CpuFeatures::detect_hardware());
+    Generator generator(1420);
+    for (std::uint32_t length : {1420u, 1500u, 9000u}) {
+        std::vector<Packet> burst;
+        for (unsigned i = 0; i < 32; ++i) {
+            burst.push_back(generator.packet(length));
+        }
+        seal_and_open_burst(engine, burst);
+        ASSERT_FALSE(HasFatalFailure()) << "length " << length;
+    }
+}
+
 TEST(BatchAeadEngine, PortableCpuUsesLibsodiumForEverything) {
     BatchAead engine(CpuFeatures::portable());
     EXPECT_FALSE(engine.has(Backend::avx512));
