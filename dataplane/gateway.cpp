@@ -39,6 +39,14 @@ namespace {
 
 std::atomic<bool> running{true};
 
+// EAL leaves its runtime directory (/var/run/dpdk/<file-prefix>) behind; we do not.
+void shut_down_eal() {
+    std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+}
+
 void stop_on_signal(int) {
     running.store(false);
 }
@@ -353,6 +361,7 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
     }
     if (!register_packet_meta()) {
         std::fprintf(stderr, "meshgate: cannot register the mbuf metadata field\n");
+        shut_down_eal();
         return 1;
     }
     int status = 1;
@@ -363,14 +372,14 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
             std::fprintf(stderr,
                          "meshgate: EAL has %u lcores, %u workers and the control thread need %u\n",
                          rte_lcore_count(), rt.workers, rt.workers + 1);
-            rte_eal_cleanup();
+            shut_down_eal();
             return 1;
         }
         rt.pool = create_packet_pool("packets", 32767);
         if (rt.pool == nullptr) {
             std::fprintf(stderr,
                          "meshgate: cannot create the packet pool (give EAL more memory)\n");
-            rte_eal_cleanup();
+            shut_down_eal();
             return 1;
         }
         auto started = start_port({.device = wan->device,
@@ -380,7 +389,7 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
                                   rt.pool);
         if (auto* error = std::get_if<StartupError>(&started)) {
             std::fprintf(stderr, "meshgate: %s\n", error->message.c_str());
-            rte_eal_cleanup();
+            shut_down_eal();
             return 1;
         }
         rt.port = std::get<Port>(started);
@@ -448,7 +457,7 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
         }
         stop_port(rt.port);
     }
-    rte_eal_cleanup();
+    shut_down_eal();
     return status;
 }
 

@@ -45,6 +45,9 @@ mg_cleanup_state() {
       rm -f "/var/run/wireguard/$ifname.sock"
     done <"$state/interfaces"
   fi
+  # A gateway that was killed outright cannot remove its DPDK runtime directory; its
+  # --file-prefix is this run's prefix.
+  rm -rf "/var/run/dpdk/$(basename "$state")"
   rm -rf "$state"
 }
 
