@@ -178,6 +178,39 @@ void AllowedIps::lookup_v6(const std::uint8_t (*addresses)[16], PeerId* peers,
     }
 }
 
+void AllowedIps::lookup_burst(const IpAddress* addresses, PeerId* peers, unsigned count) const {
+    std::uint32_t v4[64];
+    std::uint8_t v6[64][16];
+    std::uint8_t v4_at[64], v6_at[64];
+    PeerId found[64];
+    for (unsigned done = 0; done < count; done += 64) {
+        const unsigned n = std::min(count - done, 64u);
+        unsigned v4_count = 0, v6_count = 0;
+        for (unsigned i = 0; i < n; ++i) {
+            const IpAddress& address = addresses[done + i];
+            if (address.is_v6) {
+                std::memcpy(v6[v6_count], address.bytes.data(), 16);
+                v6_at[v6_count++] = static_cast<std::uint8_t>(i);
+            } else {
+                v4[v4_count] = host_order_v4(address);
+                v4_at[v4_count++] = static_cast<std::uint8_t>(i);
+            }
+        }
+        if (v4_count > 0) {
+            lookup_v4(v4, found, v4_count);
+            for (unsigned i = 0; i < v4_count; ++i) {
+                peers[done + v4_at[i]] = found[i];
+            }
+        }
+        if (v6_count > 0) {
+            lookup_v6(v6, found, v6_count);
+            for (unsigned i = 0; i < v6_count; ++i) {
+                peers[done + v6_at[i]] = found[i];
+            }
+        }
+    }
+}
+
 PeerId AllowedIps::lookup(const IpAddress& address) const {
     PeerId peer = no_peer;
     if (address.is_v6) {

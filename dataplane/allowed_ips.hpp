@@ -81,6 +81,8 @@ class AllowedIps {
     void lookup_v4(const std::uint32_t* addresses_host_order, PeerId* peers, unsigned count) const;
     void lookup_v6(const std::uint8_t (*addresses)[16], PeerId* peers, unsigned count) const;
     PeerId lookup(const IpAddress& address) const;
+    // A burst of mixed IPv4/IPv6 addresses: one bulk lookup per family.
+    void lookup_burst(const IpAddress* addresses, PeerId* peers, unsigned count) const;
 
   private:
     struct Copy {

@@ -140,12 +140,14 @@ std::optional<IpAddress> check_inner(rte_mbuf* packet) {
     return source;
 }
 
-// Stage 3: per authenticated packet, in burst order.
-bool finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter, WorkerContext& worker) {
+// Stage 3: per authenticated packet, in burst order. Returns the inner source address of a
+// packet that goes on to the anti-spoofing check (stage 4), or nothing.
+std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter,
+                                WorkerContext& worker) {
     // Re-check: two copies of one counter in a single burst both passed the pre-check.
     if (!keypair.replay.check(counter)) {
         drop_packet(packet, Drop::replayed_counter, worker.counters);
-        return false;
+        return std::nullopt;
     }
     keypair.replay.update(counter);
     const SharedTables& shared = *worker.shared;
@@ -165,21 +167,35 @@ bool finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter, WorkerCon
     rte_pktmbuf_trim(packet, crypto::aead_tag_size);
     if (rte_pktmbuf_data_len(packet) == 0) {
         rte_pktmbuf_free(packet);  // a keepalive: its work (timers, roaming) is done
-        return false;
+        return std::nullopt;
     }
     peer.counters.last_data_rx_tsc = now;
     std::optional<IpAddress> source = check_inner(packet);
     if (!source) {
         drop_packet(packet, Drop::inner_malformed, worker.counters);
-        return false;
-    }
-    if (shared.allowed_ips->lookup(*source) != keypair.peer) {
-        drop_packet(packet, Drop::inner_source_not_allowed, worker.counters);
-        return false;
+        return std::nullopt;
     }
     packet->l2_len = packet->l3_len = packet->l4_len = 0;
     packet_meta(packet) = {keypair.peer, HandoffStage::decap};
-    return true;
+    return source;
+}
+
+// Stage 4: anti-spoofing (whitepaper §4): the inner source must route back to the sending
+// peer. One bulk allowed-IPs lookup for the whole burst.
+std::uint16_t check_sources(Burst<>& burst, const IpAddress* sources, WorkerContext& worker) {
+    PeerId owners[burst_size];
+    worker.shared->allowed_ips->lookup_burst(sources, owners, burst.count);
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        rte_mbuf* packet = burst.packets[i];
+        if (owners[i] != packet_meta(packet).peer) {
+            drop_packet(packet, Drop::inner_source_not_allowed, worker.counters);
+            continue;
+        }
+        burst.packets[kept++] = packet;
+    }
+    burst.count = kept;
+    return kept;
 }
 
 }  // namespace
@@ -190,6 +206,7 @@ std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff)
         return 0;
     }
     crypto::JobMask authentic = open_all(received, pending, worker);
+    IpAddress sources[burst_size];
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < received.count; ++i) {
         rte_mbuf* packet = received.packets[i];
@@ -197,12 +214,14 @@ std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff)
             drop_packet(packet, Drop::decrypt_failed, worker.counters);
             continue;
         }
-        if (finish(packet, *pending.keypairs[i], pending.headers[i].counter, worker)) {
+        if (auto source =
+                finish(packet, *pending.keypairs[i], pending.headers[i].counter, worker)) {
+            sources[kept] = *source;
             received.packets[kept++] = packet;
         }
     }
     received.count = kept;
-    return kept;
+    return check_sources(received, sources, worker);
 }
 
 }  // namespace meshgate::dataplane

@@ -107,15 +107,25 @@ bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self) {
 
 std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
     const SharedTables& shared = *worker.shared;
+    // One bulk allowed-IPs lookup for every destination of the burst; echo replies to the
+    // gateway itself go back to their sender and skip it.
+    IpAddress destinations[burst_size];
+    bool echo[burst_size];
+    for (std::uint16_t i = 0; i < inner.count; ++i) {
+        echo[i] = answer_echo(inner.packets[i], shared.addresses);
+        destinations[i] = destination_of(inner.packets[i]);
+    }
+    PeerId owners[burst_size];
+    shared.allowed_ips->lookup_burst(destinations, owners, inner.count);
+
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < inner.count; ++i) {
         rte_mbuf* packet = inner.packets[i];
         const PeerId source = packet_meta(packet).peer;
-        PeerId destination;
-        if (answer_echo(packet, shared.addresses)) {
+        PeerId destination = owners[i];
+        if (echo[i]) {
             destination = source;
         } else {
-            destination = shared.allowed_ips->lookup(destination_of(packet));
             if (destination == no_peer) {
                 drop_packet(packet, Drop::no_route, worker.counters);
                 continue;

@@ -119,9 +119,17 @@ TEST(AllowedIps, MatchesNaiveReferenceOverRandomChurn) {
                 reference.routes[change.prefix] = change.peer;
             }
         }
-        for (int probe = 0; probe < 300; ++probe) {
-            IpAddress address = probe % 3 == 0 ? random_v6() : random_v4();
-            ASSERT_EQ(table.lookup(address), reference.lookup(address)) << "round " << round;
+        IpAddress probes[100];
+        PeerId bulk[100];
+        for (int probe = 0; probe < 100; ++probe) {
+            probes[probe] = probe % 3 == 0 ? random_v6() : random_v4();
+            ASSERT_EQ(table.lookup(probes[probe]), reference.lookup(probes[probe]))
+                << "round " << round;
+        }
+        // The mixed-family bulk form agrees with the single lookups.
+        table.lookup_burst(probes, bulk, 100);
+        for (int probe = 0; probe < 100; ++probe) {
+            ASSERT_EQ(bulk[probe], reference.lookup(probes[probe])) << "bulk, round " << round;
         }
     }
     EXPECT_EQ(table.size(), reference.routes.size());
