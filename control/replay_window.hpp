@@ -42,6 +42,9 @@ class ReplayWindow {
 
     std::uint64_t greatest() const { return greatest_; }
 
+    // The memory check() and update() will touch for `counter`, for prefetching.
+    const void* word_address(std::uint64_t counter) const { return &words_[word_of(counter)]; }
+
   private:
     static constexpr unsigned word_bits = 64;
     static constexpr unsigned words = bits / word_bits;

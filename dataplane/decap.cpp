@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 
 #include <cstring>
 
@@ -40,6 +41,15 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
     }
     Keypair* found[burst_size];
     shared.sessions->lookup(indexes, found, burst.count);
+    // Start the loads the later stages need (replay window word, the peer's slot) now, so
+    // they arrive while the burst is being decrypted: with many peers they are cold.
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        if (const Keypair* keypair = found[i]) {
+            rte_prefetch0(keypair->replay.word_address(pending.headers[i].counter));
+            rte_prefetch0(&shared.peers[keypair->peer]);
+            rte_prefetch0(&shared.peers[keypair->peer].counters);
+        }
+    }
 
     rte_mbuf* foreign[burst_size];
     unsigned foreign_count = 0;

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_prefetch.h>
 
 #include <cstring>
 
@@ -79,6 +80,12 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
     const std::uint64_t now = rte_rdtsc();
     crypto::AeadJob jobs[burst_size];
     PeerSlot* peers[burst_size];
+    // The destinations' slots (keypair pointers, endpoint, counters) first, all at once.
+    for (std::uint16_t i = 0; i < outgoing.count; ++i) {
+        const PeerSlot& peer = shared.peers[packet_meta(outgoing.packets[i]).peer];
+        rte_prefetch0(&peer);
+        rte_prefetch0(&peer.counters);
+    }
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {
         rte_mbuf* packet = outgoing.packets[i];
