@@ -1,0 +1,33 @@
+// libFuzzer target: any bytes as a UDP datagram to the protocol engine, under load or not,
+// from a peer with an established session. Every input must end as actions or a counted drop.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "control/engine.hpp"
+#include "crypto/x25519.hpp"
+
+namespace {
+
+struct World {
+    meshgate::control::Engine engine{meshgate::crypto::generate_private_key(),
+                                     meshgate::control::ProtocolConfig{}};
+    meshgate::control::Engine peer{meshgate::crypto::generate_private_key(),
+                                   meshgate::control::ProtocolConfig{}};
+    meshgate::control::Endpoint from = meshgate::control::Endpoint::v4(198, 51, 100, 2, 40000);
+    World() { engine.add_peer({.public_key = peer.public_key()}); }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static World world;
+    static std::int64_t tick = 0;
+    const bool under_load = size > 0 && (data[0] & 0x80) != 0;
+    auto now = std::chrono::nanoseconds(++tick * 1'000'000);
+    auto actions = world.engine.on_datagram({data, size}, world.from, now,
+                                            std::chrono::system_clock::time_point{}, under_load);
+    (void)actions;
+    return 0;
+}
