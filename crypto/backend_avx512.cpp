@@ -15,8 +15,10 @@
 
 // GCC 12 reports its own AVX-512 intrinsics (their _mm512_undefined_* pass-through operand)
 // as uninitialised once inlined here: a known false positive, silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <algorithm>
 #include <array>

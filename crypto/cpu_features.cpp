@@ -1,5 +1,7 @@
 #include "crypto/cpu_features.hpp"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string_view>
 
@@ -14,8 +16,13 @@ CpuFeatures CpuFeatures::detect_hardware() {
     cpu.avx512vl = __builtin_cpu_supports("avx512vl");
     cpu.avx512ifma = __builtin_cpu_supports("avx512ifma");
     cpu.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
-    cpu.vaes = __builtin_cpu_supports("vaes");
-    cpu.vpclmulqdq = __builtin_cpu_supports("vpclmulqdq");
+    // Not every compiler's __builtin_cpu_supports knows these two: CPUID leaf 7, ECX bits 9
+    // and 10. (Only reported; no code path depends on them yet.)
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) {
+        cpu.vaes = (ecx >> 9) & 1;
+        cpu.vpclmulqdq = (ecx >> 10) & 1;
+    }
     return cpu;
 }
 
