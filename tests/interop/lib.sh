@@ -34,7 +34,13 @@ mg_cleanup_state() {
     while read -r ns; do
       ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
     done <"$state/namespaces"
-    sleep 0.2
+    # Give them (meshgate shutting its ports and EAL down, above all) up to 3 s to exit.
+    local i left
+    for i in $(seq 1 30); do
+      left=$(while read -r ns; do ip netns pids "$ns" 2>/dev/null; done <"$state/namespaces")
+      [ -z "$left" ] && break
+      sleep 0.1
+    done
     while read -r ns; do
       ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
       ip netns del "$ns" 2>/dev/null || true
