@@ -82,6 +82,28 @@ struct Peer {
     std::optional<RateLimit> egress;         // to the peer
     SourceMark mark;
     SourceMark public_key_mark;
+    SourceMark permissions_mark;
+};
+
+// Masquerading exit traffic to the uplink's address. Timeouts in seconds; a flow idle longer
+// than its protocol's timeout is forgotten and its port reused.
+struct Nat {
+    std::uint32_t tcp_established_timeout = 7440;  // RFC 5382: at least 2 h 4 min
+    std::uint32_t tcp_transitory_timeout = 240;    // opening or closing (RFC 5382: 4 min)
+    std::uint32_t udp_timeout = 300;               // RFC 4787 recommends 5 min
+    std::uint32_t icmp_timeout = 60;               // RFC 5508: 60 s
+    std::uint32_t table_size = 65536;              // flows per worker
+    std::uint16_t port_first = 1024;               // uplink ports, shared out among workers
+    std::uint16_t port_last = 65535;
+    SourceMark port_range_mark;
+};
+
+// The exit node (issue 5): how peers with the `exit` permission leave through the uplink.
+struct Exit {
+    std::string flow_log;  // JSON lines of every translated flow; empty: off
+    Nat nat;
+    bool mss_clamp = true;  // clamp TCP MSS to fit the tunnel MTU
+    SourceMark mark;
 };
 
 struct Config {
@@ -90,6 +112,7 @@ struct Config {
     std::vector<Port> ports;
     Workers workers;
     Eal eal;
+    Exit exit;
     std::vector<Peer> peers;
 };
 

@@ -317,6 +317,72 @@ RateLimit read_rate(const Reader& r, const YAML::Node& node, const std::string& 
     return rate;
 }
 
+// Flow timeouts are at least a second and at most a week.
+constexpr std::uint64_t max_timeout_seconds = 7 * 24 * 3600;
+
+void read_port_range(const Reader& r, const YAML::Node& node, const std::string& path, Nat& out) {
+    const char* what = "a list of two port numbers [first, last]";
+    if (!node.IsSequence()) {
+        r.expected(node, path, what);
+    }
+    if (node.size() != 2) {
+        r.fail(node, path,
+               std::string("expected ") + what + ", got a list of " + std::to_string(node.size()));
+    }
+    const std::uint64_t first = r.integer(node[0], path + "[0]", 1, 65535);
+    const std::uint64_t last = r.integer(node[1], path + "[1]", 1, 65535);
+    if (first > last) {
+        r.fail(node, path,
+               "expected first <= last, got [" + std::to_string(first) + ", " +
+                   std::to_string(last) + "]");
+    }
+    out.port_first = static_cast<std::uint16_t>(first);
+    out.port_last = static_cast<std::uint16_t>(last);
+    out.port_range_mark = r.mark(node);
+}
+
+void read_nat(const Reader& r, const YAML::Node& node, Nat& out) {
+    const std::string path = "exit.nat";
+    r.keys(node, path,
+           {"tcp_established_timeout", "tcp_transitory_timeout", "udp_timeout", "icmp_timeout",
+            "table_size", "port_range"});
+    auto timeout = [&](const char* key, std::uint32_t& value) {
+        if (node[key]) {
+            value = static_cast<std::uint32_t>(
+                r.integer(node[key], path + "." + key, 1, max_timeout_seconds));
+        }
+    };
+    timeout("tcp_established_timeout", out.tcp_established_timeout);
+    timeout("tcp_transitory_timeout", out.tcp_transitory_timeout);
+    timeout("udp_timeout", out.udp_timeout);
+    timeout("icmp_timeout", out.icmp_timeout);
+    if (node["table_size"]) {
+        out.table_size = static_cast<std::uint32_t>(
+            r.integer(node["table_size"], path + ".table_size", 64, 1 << 24));
+    }
+    if (node["port_range"]) {
+        read_port_range(r, node["port_range"], path + ".port_range", out);
+    }
+}
+
+void read_exit(const Reader& r, const YAML::Node& node, Exit& out) {
+    const std::string path = "exit";
+    r.keys(node, path, {"flow_log", "nat", "mss_clamp"});
+    out.mark = r.mark(node);
+    if (node["flow_log"]) {
+        out.flow_log = r.scalar(node["flow_log"], path + ".flow_log", "a file path");
+        if (out.flow_log.empty()) {
+            r.expected(node["flow_log"], path + ".flow_log", "a file path");
+        }
+    }
+    if (node["nat"]) {
+        read_nat(r, node["nat"], out.nat);
+    }
+    if (node["mss_clamp"]) {
+        out.mss_clamp = r.boolean(node["mss_clamp"], path + ".mss_clamp");
+    }
+}
+
 void read_peer(const Reader& r, const YAML::Node& node, const std::string& path, Peer& out) {
     r.keys(node, path,
            {"name", "public_key", "preshared_key", "preshared_key_file", "allowed_ips", "endpoint",
@@ -351,6 +417,7 @@ void read_peer(const Reader& r, const YAML::Node& node, const std::string& path,
             r.integer(node["persistent_keepalive"], path + ".persistent_keepalive", 0, 65535));
     }
     if (node["permissions"]) {
+        out.permissions_mark = r.mark(node["permissions"]);
         r.list(node["permissions"], path + ".permissions", "exit, lan or peers",
                [&](const YAML::Node& item, const std::string& at) {
                    std::string name = r.scalar(item, at, "exit, lan or peers");
@@ -381,7 +448,7 @@ Config read(const YAML::Node& root, const std::string& name) {
     Reader r(name);
     Config config;
     config.file = name;
-    r.keys(root, "configuration", {"interface", "ports", "workers", "eal", "peers"});
+    r.keys(root, "configuration", {"interface", "ports", "workers", "eal", "exit", "peers"});
     read_interface(r, r.required(root, "configuration", "interface"), config.interface);
     r.list(r.required(root, "configuration", "ports"), "ports", "ports",
            [&](const YAML::Node& node, const std::string& path) {
@@ -424,6 +491,9 @@ Config read(const YAML::Node& root, const std::string& name) {
                        config.eal.args.push_back(r.scalar(node, path, "an EAL argument"));
                    });
         }
+    }
+    if (const YAML::Node exit = root["exit"]) {
+        read_exit(r, exit, config.exit);
     }
     if (root["peers"] && !root["peers"].IsNull()) {
         r.list(root["peers"], "peers", "peers",

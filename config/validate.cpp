@@ -68,13 +68,42 @@ std::optional<std::string> check_peers(const Config& config) {
     return std::nullopt;
 }
 
+// Exit traffic needs somewhere to go, and every worker needs uplink ports of its own
+// (return traffic is steered to a worker by its port).
+std::optional<std::string> check_exit(const Config& config) {
+    bool uplink = false;
+    for (const Port& port : config.ports) {
+        uplink |= port.role == PortRole::uplink;
+    }
+    for (std::size_t i = 0; i < config.peers.size() && !uplink; ++i) {
+        const Peer& peer = config.peers[i];
+        if ((peer.permissions & permission_exit) != 0) {
+            return where(config, peer.permissions_mark) + "peers[" + std::to_string(i) +
+                   "].permissions: exit needs a port with role uplink (none is configured)";
+        }
+    }
+    const Nat& nat = config.exit.nat;
+    const std::size_t ports = nat.port_last - nat.port_first + 1;
+    const std::size_t workers = config.workers.lcores.size();
+    if (ports < workers) {
+        return where(config, nat.port_range_mark) + "exit.nat.port_range: [" +
+               std::to_string(nat.port_first) + ", " + std::to_string(nat.port_last) + "] holds " +
+               std::to_string(ports) + " ports for " + std::to_string(workers) +
+               " workers; expected at least one port per worker";
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> validate(const Config& config) {
     if (auto problem = check_ports(config)) {
         return problem;
     }
-    return check_peers(config);
+    if (auto problem = check_peers(config)) {
+        return problem;
+    }
+    return check_exit(config);
 }
 
 }  // namespace meshgate::config

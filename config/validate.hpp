@@ -1,5 +1,6 @@
 // Checks across values that parsing alone cannot see: duplicate or self peers, allowed IPs
-// that overlap between peers or cover the gateway's own tunnel addresses, ports.
+// that overlap between peers or cover the gateway's own tunnel addresses, ports, and the
+// exit node (an uplink for peers allowed to exit, uplink ports for every worker).
 #pragma once
 
 #include <optional>

@@ -40,6 +40,12 @@ std::string peer(const std::string& key, const std::string& allowed,
     return "  - public_key: " + key + "\n    allowed_ips: [" + allowed + "]\n" + extra;
 }
 
+const std::string uplink_port =
+    "  - name: up\n"
+    "    device: net_null1\n"
+    "    role: uplink\n"
+    "    address: 203.0.113.1/24\n";
+
 std::string error_of(const std::string& text) {
     LoadResult result = load_string(text, "gw.yaml");
     if (std::holds_alternative<Config>(result)) {
@@ -60,6 +66,13 @@ TEST(Load, ExamplesLoadAndValidate) {
     EXPECT_EQ(config.peers.size(), 2u);
     EXPECT_EQ(config.peers[0].permissions, permission_peers);
     EXPECT_EQ(config.interface.listen_port, 51820);
+
+    Config exit = std::get<Config>(
+        load_file(std::string(MESHGATE_SOURCE_DIR) + "/config/examples/exit.yaml"));
+    EXPECT_FALSE(exit.exit.flow_log.empty());
+    EXPECT_EQ(exit.peers[0].permissions, permission_exit) << "the traveller: exit, no lan";
+    ASSERT_TRUE(exit.peers[0].ingress && exit.peers[0].egress);
+    EXPECT_EQ(exit.peers[0].ingress->bytes_per_second, 2500000u) << "20 Mbit/s";
 }
 
 TEST(Load, MinimalConfigHasSafeDefaults) {
@@ -84,7 +97,7 @@ TEST(Load, EveryBadValueNamesItsPlaceAndWhatWasExpected) {
         {"interface: [1\n", "gw.yaml:2:1: invalid YAML: end of sequence flow not found"},
         {minimal() + "colour: blue\n",
          "gw.yaml:8:1: configuration: unknown key \"colour\" (expected one of: interface, ports, "
-         "workers, eal, peers)"},
+         "workers, eal, exit, peers)"},
         {"ports: []\n", "gw.yaml:1:1: configuration: missing required key \"interface\""},
         {"interface:\n  listen_port: 1\nports: []\n",
          "gw.yaml:2:3: interface: expected exactly one of \"private_key\" or \"private_key_file\""},
@@ -141,6 +154,136 @@ TEST(Load, EveryBadValueNamesItsPlaceAndWhatWasExpected) {
         {minimal() + "peers:\n" + peer(peer_a, "10.0.0.0/8") + "  - public_key: " + peer_b +
              "\n    allowed_ips: [11.0.0.0/8]\n    allowed_ips: [12.0.0.0/8]\n",
          "gw.yaml:13:5: peers[1]: key \"allowed_ips\" given twice (first at line 12)"},
+    };
+    for (const Bad& row : table) {
+        EXPECT_EQ(error_of(row.text), row.error) << "---- input:\n" << row.text;
+    }
+}
+
+TEST(Load, ExitDefaults) {
+    LoadResult result = load_string(minimal(), "gw.yaml");
+    ASSERT_TRUE(std::holds_alternative<Config>(result)) << std::get<LoadError>(result).message;
+    const Exit& exit = std::get<Config>(result).exit;
+    EXPECT_TRUE(exit.flow_log.empty()) << "no flow log unless asked for";
+    EXPECT_TRUE(exit.mss_clamp);
+    EXPECT_EQ(exit.nat.tcp_established_timeout, 7440u);
+    EXPECT_EQ(exit.nat.tcp_transitory_timeout, 240u);
+    EXPECT_EQ(exit.nat.udp_timeout, 300u);
+    EXPECT_EQ(exit.nat.icmp_timeout, 60u);
+    EXPECT_EQ(exit.nat.table_size, 65536u);
+    EXPECT_EQ(exit.nat.port_first, 1024);
+    EXPECT_EQ(exit.nat.port_last, 65535);
+}
+
+TEST(Load, ExitSection) {
+    LoadResult result = load_string(minimal() + uplink_port +
+                                        "exit:\n"
+                                        "  flow_log: /var/log/meshgate/flows.jsonl\n"
+                                        "  mss_clamp: false\n"
+                                        "  nat:\n"
+                                        "    tcp_established_timeout: 3600\n"
+                                        "    tcp_transitory_timeout: 120\n"
+                                        "    udp_timeout: 30\n"
+                                        "    icmp_timeout: 10\n"
+                                        "    table_size: 1024\n"
+                                        "    port_range: [20000, 20001]\n"
+                                        "workers:\n  lcores: [1, 2]\n"
+                                        "peers:\n" +
+                                        peer(peer_a, "10.100.0.2/32",
+                                             "    permissions: [exit, lan]\n"
+                                             "    rate_limit:\n"
+                                             "      ingress: {bytes_per_second: 2500000}\n"
+                                             "      egress: {bytes_per_second: 1000, "
+                                             "burst_bytes: 1500}\n"),
+                                    "gw.yaml");
+    ASSERT_TRUE(std::holds_alternative<Config>(result)) << std::get<LoadError>(result).message;
+    const Config& config = std::get<Config>(result);
+    EXPECT_EQ(config.exit.flow_log, "/var/log/meshgate/flows.jsonl");
+    EXPECT_FALSE(config.exit.mss_clamp);
+    EXPECT_EQ(config.exit.nat.tcp_established_timeout, 3600u);
+    EXPECT_EQ(config.exit.nat.tcp_transitory_timeout, 120u);
+    EXPECT_EQ(config.exit.nat.udp_timeout, 30u);
+    EXPECT_EQ(config.exit.nat.icmp_timeout, 10u);
+    EXPECT_EQ(config.exit.nat.table_size, 1024u);
+    EXPECT_EQ(config.exit.nat.port_first, 20000);
+    EXPECT_EQ(config.exit.nat.port_last, 20001);
+    const Peer& traveller = config.peers[0];
+    EXPECT_EQ(traveller.permissions, permission_exit | permission_lan);
+    ASSERT_TRUE(traveller.ingress.has_value());
+    EXPECT_EQ(traveller.ingress->bytes_per_second, 2500000u);
+    EXPECT_EQ(traveller.ingress->burst_bytes, 250000u) << "default burst: a tenth of a second";
+    ASSERT_TRUE(traveller.egress.has_value());
+    EXPECT_EQ(traveller.egress->bytes_per_second, 1000u);
+    EXPECT_EQ(traveller.egress->burst_bytes, 1500u) << "never below one full-size packet";
+}
+
+TEST(Load, EveryBadExitValueNamesItsPlaceAndWhatWasExpected) {
+    const std::string exit_peer =
+        "peers:\n" + peer(peer_a, "10.100.0.2/32", "    permissions: [peers, exit]\n");
+    const std::string base = minimal() + uplink_port;
+    const std::vector<Bad> table = {
+        {minimal() + exit_peer,
+         "gw.yaml:11:18: peers[0].permissions: exit needs a port with role uplink (none is "
+         "configured)"},
+        {base + "  - name: up2\n    device: net_null2\n    role: uplink\n"
+                "    address: 192.0.2.1/24\n",
+         "gw.yaml:12:5: ports: at most one port may have role uplink"},
+        {minimal() + "  - name: up\n    device: net_null1\n    role: uplink\n",
+         "gw.yaml:8:5: ports[1]: expected an \"address\" or \"address6\""},
+        {base + "exit:\n  flow_log:\n",
+         "gw.yaml:14:1: exit.flow_log: expected a file path, got nothing"},
+        {base + "exit:\n  flow_log: \"\"\n",
+         "gw.yaml:13:13: exit.flow_log: expected a file path, got \"\""},
+        {base + "exit:\n  mss_clamp: yes please\n",
+         "gw.yaml:13:14: exit.mss_clamp: expected true or false, got \"yes please\""},
+        {base + "exit:\n  log: /tmp/x\n",
+         "gw.yaml:13:3: exit: unknown key \"log\" (expected one of: flow_log, nat, mss_clamp)"},
+        {base + "exit:\n  nat:\n    tcp_timeout: 5\n",
+         "gw.yaml:14:5: exit.nat: unknown key \"tcp_timeout\" (expected one of: "
+         "tcp_established_timeout, tcp_transitory_timeout, udp_timeout, icmp_timeout, table_size, "
+         "port_range)"},
+        {base + "exit:\n  nat:\n    udp_timeout: 0\n",
+         "gw.yaml:14:18: exit.nat.udp_timeout: expected an integer from 1 to 604800, got \"0\""},
+        {base + "exit:\n  nat:\n    icmp_timeout: -5\n",
+         "gw.yaml:14:19: exit.nat.icmp_timeout: expected an integer from 1 to 604800, got \"-5\""},
+        {base + "exit:\n  nat:\n    tcp_established_timeout: 99999999\n",
+         "gw.yaml:14:30: exit.nat.tcp_established_timeout: expected an integer from 1 to 604800, "
+         "got \"99999999\""},
+        {base + "exit:\n  nat:\n    table_size: 10\n",
+         "gw.yaml:14:17: exit.nat.table_size: expected an integer from 64 to 16777216, got \"10\""},
+        {base + "exit:\n  nat:\n    port_range: [2000, 1000]\n",
+         "gw.yaml:14:17: exit.nat.port_range: expected first <= last, got [2000, 1000]"},
+        {base + "exit:\n  nat:\n    port_range: [1000]\n",
+         "gw.yaml:14:17: exit.nat.port_range: expected a list of two port numbers [first, last], "
+         "got a list of 1"},
+        {base + "exit:\n  nat:\n    port_range: 1024-65535\n",
+         "gw.yaml:14:17: exit.nat.port_range: expected a list of two port numbers [first, last], "
+         "got \"1024-65535\""},
+        {base + "exit:\n  nat:\n    port_range: [0, 1000]\n",
+         "gw.yaml:14:18: exit.nat.port_range[0]: expected an integer from 1 to 65535, got \"0\""},
+        {base + "exit:\n  nat:\n    port_range: [1024, 65536]\n",
+         "gw.yaml:14:24: exit.nat.port_range[1]: expected an integer from 1 to 65535, got "
+         "\"65536\""},
+        {base + "workers:\n  lcores: [1, 2, 3]\nexit:\n  nat:\n    port_range: [5000, 5001]\n",
+         "gw.yaml:16:17: exit.nat.port_range: [5000, 5001] holds 2 ports for 3 workers; expected "
+         "at least one port per worker"},
+        {base + "peers:\n" +
+             peer(peer_a, "10.100.0.2/32",
+                  "    rate_limit:\n      ingress: {bytes_per_second: 0}\n"),
+         "gw.yaml:16:35: peers[0].rate_limit.ingress.bytes_per_second: expected an integer from 1 "
+         "to 1099511627776, got \"0\""},
+        {base + "peers:\n" +
+             peer(peer_a, "10.100.0.2/32",
+                  "    rate_limit:\n      egress: {bytes_per_second: 1000, burst_bytes: 1000}\n"),
+         "gw.yaml:16:53: peers[0].rate_limit.egress.burst_bytes: expected an integer from 1500 to "
+         "1099511627776, got \"1000\""},
+        {base + "peers:\n" +
+             peer(peer_a, "10.100.0.2/32", "    rate_limit:\n      egress: {burst_bytes: 2000}\n"),
+         "gw.yaml:16:15: peers[0].rate_limit.egress: missing required key \"bytes_per_second\""},
+        {base + "peers:\n" +
+             peer(peer_a, "10.100.0.2/32", "    rate_limit:\n      both: {bytes_per_second: 1}\n"),
+         "gw.yaml:16:7: peers[0].rate_limit: unknown key \"both\" (expected one of: ingress, "
+         "egress)"},
     };
     for (const Bad& row : table) {
         EXPECT_EQ(error_of(row.text), row.error) << "---- input:\n" << row.text;
