@@ -56,6 +56,7 @@ struct FlowRecord {
 };
 static_assert(std::is_trivially_copyable_v<FlowRecord>, "copied by value through a ring");
 static_assert(sizeof(FlowRecord) % 4 == 0, "rte_ring element sizes are multiples of 4");
+static_assert(sizeof(FlowRecord) == 144, "the copy per flow event the comment above prices");
 
 // TSC to wall-clock time, so a worker can stamp records without a system call. Sampled by
 // the control thread once before workers launch (now()); read-only afterwards. Drift of the
@@ -77,7 +78,7 @@ struct WallClock {
 
 class FlowLogQueue {
   public:
-    // Control thread, before the worker starts. `capacity` is rounded up to a power of two;
+    // Control thread, before the worker starts. The ring holds exactly `capacity` records;
     // `name` must be unique in the process (it names the ring's memzone). Cold path: throws
     // std::runtime_error when the ring cannot be created.
     FlowLogQueue(const std::string& name, unsigned capacity, int socket_id = SOCKET_ID_ANY);
