@@ -1,0 +1,904 @@
+#include "dataplane/nat.hpp"
+
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+namespace meshgate::dataplane {
+
+// The headers of one packet as NAT sees them. Offsets are from the IP header.
+struct NatPacket {
+    std::uint8_t version = 0;            // 4 or 6
+    std::uint8_t protocol = 0;           // the upper layer, after any IPv6 extension headers
+    std::uint32_t l4 = 0;                // where the upper-layer header starts
+    std::uint32_t end = 0;               // just past the packet, or past what a quote holds of it
+    std::uint16_t source_port = 0;       // host order; ICMP echo: the identifier
+    std::uint16_t destination_port = 0;  // ICMP echo: 0
+    std::uint8_t tcp_flags = 0;
+    std::uint8_t icmp_type = 0;
+
+    bool v6() const { return version == 6; }
+    std::uint32_t address_length() const { return v6() ? 16 : 4; }
+    std::uint32_t source_offset() const { return v6() ? 8 : 12; }
+    std::uint32_t destination_offset() const { return v6() ? 24 : 16; }
+};
+
+namespace {
+
+constexpr std::uint8_t protocol_icmp = 1;
+constexpr std::uint8_t protocol_tcp = 6;
+constexpr std::uint8_t protocol_udp = 17;
+constexpr std::uint8_t protocol_icmpv6 = 58;
+
+constexpr std::uint8_t tcp_fin = 0x01;
+constexpr std::uint8_t tcp_syn = 0x02;
+constexpr std::uint8_t tcp_rst = 0x04;
+
+constexpr std::uint8_t icmp_echo_reply = 0;
+constexpr std::uint8_t icmp_unreachable = 3;  // includes code 4, fragmentation needed
+constexpr std::uint8_t icmp_echo_request = 8;
+constexpr std::uint8_t icmp_time_exceeded = 11;
+constexpr std::uint8_t icmp_parameter_problem = 12;
+constexpr std::uint8_t icmpv6_unreachable = 1;
+constexpr std::uint8_t icmpv6_packet_too_big = 2;
+constexpr std::uint8_t icmpv6_time_exceeded = 3;
+constexpr std::uint8_t icmpv6_parameter_problem = 4;
+constexpr std::uint8_t icmpv6_echo_request = 128;
+constexpr std::uint8_t icmpv6_echo_reply = 129;
+
+// Bytes an ICMP error carries before the quoted packet (type, code, checksum, 4 more).
+constexpr std::uint32_t icmp_error_header = 8;
+
+enum PoolIndex : unsigned { pool_tcp, pool_udp, pool_icmp };
+
+// ---- bytes: headers are not aligned in general ------------------------------------------
+
+std::uint16_t load16(const std::uint8_t* p) {
+    std::uint16_t value;
+    std::memcpy(&value, p, 2);
+    return value;
+}
+void store16(std::uint8_t* p, std::uint16_t value) {
+    std::memcpy(p, &value, 2);
+}
+std::uint16_t load_be16(const std::uint8_t* p) {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+void store_be16(std::uint8_t* p, std::uint16_t value) {
+    p[0] = static_cast<std::uint8_t>(value >> 8);
+    p[1] = static_cast<std::uint8_t>(value);
+}
+
+bool is_icmp(std::uint8_t protocol) {
+    return protocol == protocol_icmp || protocol == protocol_icmpv6;
+}
+bool is_zero(const IpAddress& address) {
+    return std::all_of(address.bytes.begin(), address.bytes.end(),
+                       [](std::uint8_t b) { return b == 0; });
+}
+bool same_address(const std::uint8_t* field, const IpAddress& address, std::uint32_t length) {
+    return std::memcmp(field, address.bytes.data(), length) == 0;
+}
+unsigned pool_of(std::uint8_t protocol) {
+    return protocol == protocol_tcp ? pool_tcp : protocol == protocol_udp ? pool_udp : pool_icmp;
+}
+// Where the translated port (or echo identifier) sits in the transport header.
+std::uint32_t source_port_offset(std::uint8_t protocol) {
+    return is_icmp(protocol) ? 4 : 0;
+}
+std::uint32_t destination_port_offset(std::uint8_t protocol) {
+    return is_icmp(protocol) ? 4 : 2;
+}
+std::uint32_t checksum_offset(std::uint8_t protocol) {
+    return protocol == protocol_tcp ? 16 : protocol == protocol_udp ? 6 : 2;
+}
+
+// ---- incremental checksums (RFC 1624) ----------------------------------------------------
+
+// The one's complement sum does not depend on byte order (RFC 1071 §2(B)), so words are
+// summed as they lie in memory and the checksum field is read and written the same way.
+class ChecksumDelta {
+  public:
+    // `length` bytes (even, at an even offset from the start of what the checksum covers)
+    // change from `before` to `after`: add ~m + m' for each word.
+    void replace(const std::uint8_t* before, const std::uint8_t* after, std::uint32_t length) {
+        for (std::uint32_t i = 0; i < length; i += 2) {
+            sum_ += static_cast<std::uint16_t>(~load16(before + i));
+            sum_ += load16(after + i);
+        }
+    }
+    void add(const ChecksumDelta& other) { sum_ += other.sum_; }
+
+    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). Eqn. 2 could produce 0xFFFF where a full
+    // recomputation gives 0x0000; eqn. 3 cannot.
+    void apply(std::uint8_t* checksum) const {
+        std::uint64_t sum = static_cast<std::uint16_t>(~load16(checksum)) + sum_;
+        while (sum >> 16) {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        store16(checksum, static_cast<std::uint16_t>(~sum));
+    }
+
+  private:
+    std::uint64_t sum_ = 0;
+};
+
+// A UDP checksum of zero means "none" (RFC 768) and stays zero; a computed zero is sent as
+// 0xFFFF, its other one's complement form, so the receiver does not read it as "none".
+void apply_udp(std::uint8_t* checksum, const ChecksumDelta& delta) {
+    if (load16(checksum) == 0) {
+        return;
+    }
+    delta.apply(checksum);
+    if (load16(checksum) == 0) {
+        store16(checksum, 0xFFFF);
+    }
+}
+
+// Moves one end of a packet (address at `address_offset` from the IP header, port at
+// `port_offset` from the transport header) to `address`:`port` and fixes the IPv4 header
+// checksum and, when the bytes hold it, the transport checksum. Returns the change of every
+// byte it wrote, which is what a checksum covering the whole packet (the ICMP error that
+// quotes it) must absorb.
+ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint32_t address_offset,
+                            const IpAddress& address, std::uint32_t port_offset,
+                            std::uint16_t port) {
+    std::uint8_t* l4 = ip + packet.l4;
+    std::uint8_t port_bytes[2];
+    store_be16(port_bytes, port);
+
+    ChecksumDelta address_delta;
+    address_delta.replace(ip + address_offset, address.bytes.data(), packet.address_length());
+    ChecksumDelta port_delta;
+    port_delta.replace(l4 + port_offset, port_bytes, 2);
+    ChecksumDelta written = address_delta;
+    written.add(port_delta);
+
+    if (!packet.v6()) {
+        std::uint8_t* header_checksum = ip + 10;
+        std::uint8_t before[2] = {header_checksum[0], header_checksum[1]};
+        address_delta.apply(header_checksum);
+        written.replace(before, header_checksum, 2);
+    }
+    std::uint32_t field = checksum_offset(packet.protocol);
+    if (packet.l4 + field + 2 <= packet.end) {
+        std::uint8_t* checksum = l4 + field;
+        std::uint8_t before[2] = {checksum[0], checksum[1]};
+        // TCP, UDP and ICMPv6 sum a pseudo header holding the addresses; ICMPv4 does not.
+        ChecksumDelta delta = port_delta;
+        if (packet.protocol != protocol_icmp) {
+            delta.add(address_delta);
+        }
+        if (packet.protocol == protocol_udp) {
+            apply_udp(checksum, delta);
+        } else {
+            delta.apply(checksum);
+        }
+        written.replace(before, checksum, 2);
+    }
+    std::memcpy(ip + address_offset, address.bytes.data(), packet.address_length());
+    std::memcpy(l4 + port_offset, port_bytes, 2);
+    return written;
+}
+
+// ---- parsing: every read is checked against the bytes the buffer holds ------------------
+
+// A quoted packet (inside an ICMP error) is usually cut short: its length field describes the
+// original, so only the bytes present count, and none beyond them is read.
+NatResult parse_ipv4(const std::uint8_t* ip, std::uint32_t length, bool quoted, NatPacket& packet) {
+    if (length < 20) {
+        return NatResult::malformed;
+    }
+    std::uint32_t header = (ip[0] & 0x0F) * 4u;
+    std::uint32_t total = load_be16(ip + 2);
+    if (header < 20 || header > length || total < header || (!quoted && total > length)) {
+        return NatResult::malformed;
+    }
+    if ((load_be16(ip + 6) & 0x1FFF) != 0) {
+        return NatResult::fragment;
+    }
+    packet.version = 4;
+    packet.protocol = ip[9];
+    packet.l4 = header;
+    packet.end = std::min(total, length);
+    return NatResult::translated;
+}
+
+// Skips hop-by-hop and destination options and a first fragment's fragment header. A routing
+// header changes which address the transport checksum covers, so it stays unsupported.
+NatResult parse_ipv6(const std::uint8_t* ip, std::uint32_t length, bool quoted, NatPacket& packet) {
+    if (length < 40) {
+        return NatResult::malformed;
+    }
+    std::uint32_t payload = load_be16(ip + 4);
+    std::uint32_t end = 40 + payload;
+    if (!quoted && (payload == 0 || end > length)) {  // 0: a jumbogram, never on our links
+        return NatResult::malformed;
+    }
+    end = std::min(end, length);
+    std::uint8_t next = ip[6];
+    std::uint32_t offset = 40;
+    for (int headers = 0; headers < 4; ++headers) {
+        if (next != 0 && next != 60 && next != 44) {
+            break;
+        }
+        if (offset + 8 > end) {
+            return NatResult::malformed;
+        }
+        if (next == 44 && (load_be16(ip + offset + 2) & 0xFFF8) != 0) {
+            return NatResult::fragment;
+        }
+        std::uint32_t size = next == 44 ? 8 : (ip[offset + 1] + 1u) * 8;
+        next = ip[offset];
+        offset += size;
+    }
+    if (offset > end) {
+        return NatResult::malformed;
+    }
+    packet.version = 6;
+    packet.protocol = next;
+    packet.l4 = offset;
+    packet.end = end;
+    return NatResult::translated;
+}
+
+NatResult parse_ip(const std::uint8_t* ip, std::uint32_t length, bool quoted, NatPacket& packet) {
+    if (length == 0) {
+        return NatResult::malformed;
+    }
+    switch (ip[0] >> 4) {
+        case 4:
+            return parse_ipv4(ip, length, quoted, packet);
+        case 6:
+            return parse_ipv6(ip, length, quoted, packet);
+        default:
+            return NatResult::malformed;
+    }
+}
+
+// Ports, TCP flags, ICMP type. A quote needs only the first 8 transport bytes (RFC 792
+// promises no more): ports, the UDP checksum, the ICMP identifier.
+NatResult parse_transport(const std::uint8_t* ip, bool quoted, NatPacket& packet) {
+    const std::uint8_t* l4 = ip + packet.l4;
+    std::uint32_t available = packet.end - packet.l4;
+    bool icmp_of_family = packet.protocol == (packet.v6() ? protocol_icmpv6 : protocol_icmp);
+    if (packet.protocol != protocol_tcp && packet.protocol != protocol_udp && !icmp_of_family) {
+        return NatResult::unsupported_protocol;
+    }
+    if (available < 8) {
+        return NatResult::malformed;
+    }
+    if (is_icmp(packet.protocol)) {
+        packet.icmp_type = l4[0];
+        packet.source_port = load_be16(l4 + 4);
+        packet.destination_port = 0;
+        return NatResult::translated;
+    }
+    packet.source_port = load_be16(l4);
+    packet.destination_port = load_be16(l4 + 2);
+    if (packet.protocol == protocol_tcp && !quoted) {
+        std::uint32_t header = (l4[12] >> 4) * 4u;
+        if (available < 20 || header < 20 || header > available) {
+            return NatResult::malformed;
+        }
+        packet.tcp_flags = l4[13];
+    }
+    return NatResult::translated;
+}
+
+NatResult parse(const std::uint8_t* ip, std::uint32_t length, bool quoted, NatPacket& packet) {
+    NatResult result = parse_ip(ip, length, quoted, packet);
+    return result == NatResult::translated ? parse_transport(ip, quoted, packet) : result;
+}
+
+bool is_echo_request(const NatPacket& packet) {
+    return packet.icmp_type == (packet.v6() ? icmpv6_echo_request : icmp_echo_request);
+}
+bool is_echo_reply(const NatPacket& packet) {
+    return packet.icmp_type == (packet.v6() ? icmpv6_echo_reply : icmp_echo_reply);
+}
+// The errors that quote the packet they are about (RFC 792, RFC 4443 §3).
+bool is_icmp_error(const NatPacket& packet) {
+    if (packet.v6()) {
+        return packet.icmp_type == icmpv6_unreachable ||
+               packet.icmp_type == icmpv6_packet_too_big ||
+               packet.icmp_type == icmpv6_time_exceeded ||
+               packet.icmp_type == icmpv6_parameter_problem;
+    }
+    return packet.icmp_type == icmp_unreachable || packet.icmp_type == icmp_time_exceeded ||
+           packet.icmp_type == icmp_parameter_problem;
+}
+
+// RFC 5382 in three states: FIN or RST closes; a packet that is not a SYN, after the other
+// side has answered, completes the handshake; a fresh SYN reopens a closed tuple.
+void follow_tcp(NatFlowRecord& record, std::uint8_t flags) {
+    if (flags & (tcp_fin | tcp_rst)) {
+        record.tcp_state = TcpState::closing;
+    } else if (flags & tcp_syn) {
+        if (record.tcp_state == TcpState::closing) {
+            record.tcp_state = TcpState::opening;
+        }
+    } else if (record.tcp_state == TcpState::opening && record.packets_in > 0 &&
+               record.packets_out > 0) {
+        record.tcp_state = TcpState::established;
+    }
+}
+
+template <typename T>
+T* allocate_array(const char* what, std::size_t count, int socket) {
+    void* memory = rte_zmalloc_socket(what, sizeof(T) * count, RTE_CACHE_LINE_SIZE, socket);
+    if (memory == nullptr) {
+        throw std::runtime_error(std::string("nat: cannot allocate ") + what);
+    }
+    T* array = static_cast<T*>(memory);
+    for (std::size_t i = 0; i < count; ++i) {
+        new (&array[i]) T();
+    }
+    return array;
+}
+
+rte_hash* create_hash(const std::string& name, std::uint32_t entries, int socket) {
+    rte_hash_parameters parameters{};
+    parameters.name = name.c_str();
+    parameters.entries = entries;
+    parameters.key_len = 40;
+    parameters.hash_func = rte_hash_crc;
+    parameters.socket_id = socket;
+    // Extendable buckets: every one of `entries` keys fits, whatever their hashes, so "full"
+    // is decided by our own free list and never by an unlucky bucket. No concurrency flags:
+    // one worker reads and writes.
+    parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    rte_hash* hash = rte_hash_create(&parameters);
+    if (hash == nullptr) {
+        throw std::runtime_error("nat: cannot create hash " + name + " (name taken?)");
+    }
+    return hash;
+}
+
+// The next port offset at or after `from` (wrapping) whose bit is set; the caller knows one is.
+std::uint32_t next_unused(const std::uint64_t* bits, std::uint32_t words, std::uint32_t from) {
+    std::uint32_t word = from / 64;
+    std::uint64_t candidates = bits[word] & (~std::uint64_t{0} << (from % 64));
+    for (std::uint32_t step = 0; step <= words; ++step) {
+        if (candidates != 0) {
+            return word * 64 + static_cast<std::uint32_t>(std::countr_zero(candidates));
+        }
+        word = word + 1 == words ? 0 : word + 1;
+        candidates = bits[word];
+    }
+    return words * 64;
+}
+
+}  // namespace
+
+const char* to_string(NatResult result) {
+    switch (result) {
+        case NatResult::translated:
+            return "translated";
+        case NatResult::no_flow:
+            return "no_flow";
+        case NatResult::table_full:
+            return "table_full";
+        case NatResult::ports_exhausted:
+            return "ports_exhausted";
+        case NatResult::unsupported_protocol:
+            return "unsupported_protocol";
+        case NatResult::fragment:
+            return "fragment";
+        case NatResult::malformed:
+            return "malformed";
+    }
+    return "unknown";
+}
+
+// ---- port ranges ----------------------------------------------------------------------------
+
+PortRange split_port_range(PortRange all, unsigned workers, unsigned worker) {
+    std::uint32_t size = all.size();
+    if (workers == 0 || worker >= workers || worker >= size) {
+        return {1, 0};
+    }
+    std::uint32_t base = size / workers;
+    std::uint32_t extra = size % workers;
+    std::uint32_t first = all.first + worker * base + std::min<std::uint32_t>(worker, extra);
+    std::uint32_t count = base + (worker < extra ? 1 : 0);
+    return {static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(first + count - 1)};
+}
+
+unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port) {
+    if (workers == 0 || !all.contains(port)) {
+        return workers;
+    }
+    std::uint32_t base = all.size() / workers;
+    std::uint32_t extra = all.size() % workers;
+    std::uint32_t offset = port - all.first;
+    // The first `extra` slices hold base + 1 ports each, the rest base.
+    std::uint32_t long_part = extra * (base + 1);
+    if (offset < long_part) {
+        return offset / (base + 1);
+    }
+    return extra + (offset - long_part) / base;
+}
+
+// ---- the table: cold path -----------------------------------------------------------------
+
+NatTable::NatTable(const std::string& name_prefix, const NatOptions& options) : options_(options) {
+    if (options.capacity < 8 || options.capacity > (1u << 28)) {
+        throw std::invalid_argument("nat: capacity must be 8 .. 2^28 flows");
+    }
+    if (options.ports.size() == 0) {
+        throw std::invalid_argument("nat: empty port range");
+    }
+    if (options.uplink_v4.is_v6 || !options.uplink_v6.is_v6) {
+        throw std::invalid_argument("nat: uplink addresses of the wrong family");
+    }
+    if (options.ticks_per_second == 0 || options.max_port_probes == 0 ||
+        options.pending_records == 0) {
+        throw std::invalid_argument("nat: ticks_per_second, probes and pending must be > 0");
+    }
+    if (name_prefix.empty() || name_prefix.size() + 2 >= RTE_HASH_NAMESIZE) {
+        throw std::invalid_argument("nat: name prefix must be 1 .. 29 characters");
+    }
+    const NatTimeouts& t = options.timeouts;
+    std::uint64_t seconds[4] = {t.tcp_established, t.tcp_transitory, t.udp, t.icmp};
+    for (int i = 0; i < 4; ++i) {
+        timeout_ticks_[i] = seconds[i] * options.ticks_per_second;
+    }
+    try {
+        forward_ = create_hash(name_prefix + "_f", options.capacity, options.socket);
+        reverse_ = create_hash(name_prefix + "_r", options.capacity, options.socket);
+        entries_ = allocate_array<Entry>("nat_entries", options.capacity, options.socket);
+        free_ = allocate_array<std::uint32_t>("nat_free", options.capacity, options.socket);
+        pending_ =
+            allocate_array<NatFlowRecord>("nat_pending", options.pending_records, options.socket);
+        std::uint32_t size = options.ports.size();
+        std::uint32_t words = (size + 63) / 64;
+        for (PortPool& pool : pools_) {
+            pool.users = allocate_array<std::uint32_t>("nat_port_users", size, options.socket);
+            pool.unused = allocate_array<std::uint64_t>("nat_port_bits", words, options.socket);
+            for (std::uint32_t offset = 0; offset < size; ++offset) {
+                pool.unused[offset / 64] |= std::uint64_t{1} << (offset % 64);
+            }
+            pool.unused_count = size;
+        }
+    } catch (...) {
+        release();
+        throw;
+    }
+    // Hand out entry 0 first: the stack pops from its end.
+    for (std::uint32_t i = 0; i < options.capacity; ++i) {
+        free_[i] = options.capacity - 1 - i;
+    }
+    free_count_ = options.capacity;
+}
+
+NatTable::~NatTable() {
+    release();
+}
+
+void NatTable::release() {
+    rte_hash_free(forward_);
+    rte_hash_free(reverse_);
+    // Every element type is trivially destructible: freeing the memory ends their lifetime.
+    rte_free(entries_);
+    rte_free(free_);
+    rte_free(pending_);
+    for (PortPool& pool : pools_) {
+        rte_free(pool.users);
+        rte_free(pool.unused);
+    }
+}
+
+// ---- flows ----------------------------------------------------------------------------------
+
+NatTable::FlowKey NatTable::forward_key(const NatFlowRecord& record) {
+    FlowKey key;
+    key.version = record.inner_address.is_v6 ? 6 : 4;
+    key.protocol = record.protocol;
+    key.local_port = record.inner_port;
+    key.remote_port = record.remote_port;
+    key.local = record.inner_address.bytes;
+    key.remote = record.remote_address.bytes;
+    return key;
+}
+
+// The uplink address is the same for every flow of a family, so it is not part of the key.
+NatTable::FlowKey NatTable::reverse_key(const NatFlowRecord& record) {
+    FlowKey key;
+    key.version = record.inner_address.is_v6 ? 6 : 4;
+    key.protocol = record.protocol;
+    key.local_port = record.translated_port;
+    key.remote_port = record.remote_port;
+    key.remote = record.remote_address.bytes;
+    return key;
+}
+
+std::int32_t NatTable::lookup(rte_hash* hash, const FlowKey& key) const {
+    void* data = nullptr;
+    if (rte_hash_lookup_data(hash, &key, &data) < 0) {
+        return -1;
+    }
+    return static_cast<std::int32_t>(reinterpret_cast<std::uintptr_t>(data));
+}
+
+std::uint64_t NatTable::timeout(const NatFlowRecord& record) const {
+    switch (record.protocol) {
+        case protocol_tcp:
+            return record.tcp_state == TcpState::established ? timeout_ticks_[0]
+                                                             : timeout_ticks_[1];
+        case protocol_udp:
+            return timeout_ticks_[2];
+        default:
+            return timeout_ticks_[3];
+    }
+}
+
+// Idle for its whole timeout: gone, whether or not expire() has swept it yet.
+bool NatTable::expired(const Entry& entry, std::uint64_t now) const {
+    const NatFlowRecord& record = entry.record;
+    return now >= record.last_seen && now - record.last_seen >= timeout(record);
+}
+
+// Ports are searched from a cursor that moves on with every allocation, so a port just freed
+// is not handed out again at once (stray packets of the old flow would reach the new one).
+// While some port carries no flow at all, a new flow gets one of those; only when every port
+// is in use does a flow share a port, with flows to other remote endpoints (the reverse key
+// includes the remote endpoint, so sharing is unambiguous).
+bool NatTable::find_port(unsigned pool_index, FlowKey& reverse) const {
+    const PortPool& pool = pools_[pool_index];
+    std::uint32_t size = options_.ports.size();
+    if (pool.unused_count > 0) {
+        std::uint32_t offset = next_unused(pool.unused, (size + 63) / 64, pool.cursor);
+        reverse.local_port = static_cast<std::uint16_t>(options_.ports.first + offset);
+        return true;
+    }
+    std::uint32_t probes = std::min(options_.max_port_probes, size);
+    for (std::uint32_t i = 0; i < probes; ++i) {
+        std::uint32_t offset = (pool.cursor + i) % size;
+        reverse.local_port = static_cast<std::uint16_t>(options_.ports.first + offset);
+        if (lookup(reverse_, reverse) < 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void NatTable::take_port(unsigned pool_index, std::uint16_t port) {
+    PortPool& pool = pools_[pool_index];
+    std::uint32_t offset = port - options_.ports.first;
+    if (pool.users[offset]++ == 0) {
+        pool.unused[offset / 64] &= ~(std::uint64_t{1} << (offset % 64));
+        --pool.unused_count;
+    }
+    pool.cursor = offset + 1 == options_.ports.size() ? 0 : offset + 1;
+}
+
+void NatTable::release_port(unsigned pool_index, std::uint16_t port) {
+    PortPool& pool = pools_[pool_index];
+    std::uint32_t offset = port - options_.ports.first;
+    if (--pool.users[offset] == 0) {
+        pool.unused[offset / 64] |= std::uint64_t{1} << (offset % 64);
+        ++pool.unused_count;
+    }
+}
+
+NatResult NatTable::create(const FlowKey& forward, PeerId peer, std::uint64_t now,
+                           std::uint32_t& index) {
+    if (free_count_ == 0) {
+        return NatResult::table_full;
+    }
+    FlowKey reverse;
+    reverse.version = forward.version;
+    reverse.protocol = forward.protocol;
+    reverse.remote_port = forward.remote_port;
+    reverse.remote = forward.remote;
+    unsigned pool = pool_of(forward.protocol);
+    if (!find_port(pool, reverse)) {
+        return NatResult::ports_exhausted;
+    }
+    index = free_[free_count_ - 1];
+    void* data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(index));
+    // Both keys or neither: a half-inserted flow would translate one way only.
+    if (rte_hash_add_key_data(forward_, &forward, data) != 0) {
+        return NatResult::table_full;
+    }
+    if (rte_hash_add_key_data(reverse_, &reverse, data) != 0) {
+        rte_hash_del_key(forward_, &forward);
+        return NatResult::table_full;
+    }
+    --free_count_;
+    take_port(pool, reverse.local_port);
+
+    Entry& entry = entries_[index];
+    entry.live = true;
+    NatFlowRecord& record = entry.record;
+    record = NatFlowRecord{};
+    record.peer = peer;
+    record.protocol = forward.protocol;
+    record.inner_address.is_v6 = record.remote_address.is_v6 = forward.version == 6;
+    record.inner_address.bytes = forward.local;
+    record.remote_address.bytes = forward.remote;
+    record.inner_port = forward.local_port;
+    record.remote_port = forward.remote_port;
+    record.translated_port = reverse.local_port;
+    record.created = record.last_seen = now;
+    ++counters_.created;
+    ++counters_.active;
+    return NatResult::translated;
+}
+
+void NatTable::push_pending(const NatFlowRecord& record) {
+    if (pending_count_ == options_.pending_records) {
+        ++counters_.records_lost;
+        return;
+    }
+    pending_[(pending_head_ + pending_count_) % options_.pending_records] = record;
+    ++pending_count_;
+}
+
+// An expired flow whose tuple comes back (or whose inner address now belongs to another
+// peer) ends, and a new one starts in the same entry: same keys, same port, fresh counters.
+void NatTable::restart(Entry& entry, PeerId peer, std::uint64_t now) {
+    push_pending(entry.record);
+    ++counters_.expired;
+    ++counters_.created;
+    NatFlowRecord& record = entry.record;
+    record.peer = peer;
+    record.tcp_state = TcpState::opening;
+    record.created = record.last_seen = now;
+    record.packets_out = record.bytes_out = record.packets_in = record.bytes_in = 0;
+}
+
+void NatTable::remove(std::uint32_t index) {
+    Entry& entry = entries_[index];
+    FlowKey forward = forward_key(entry.record);
+    FlowKey reverse = reverse_key(entry.record);
+    rte_hash_del_key(forward_, &forward);
+    rte_hash_del_key(reverse_, &reverse);
+    release_port(pool_of(entry.record.protocol), entry.record.translated_port);
+    entry.live = false;
+    free_[free_count_++] = index;
+    --counters_.active;
+}
+
+unsigned NatTable::expire(std::uint64_t now, std::uint32_t budget, std::span<NatFlowRecord> ended) {
+    const bool report = !ended.empty();
+    unsigned written = 0;
+    while (pending_count_ > 0 && (!report || written < ended.size())) {
+        if (report) {
+            ended[written++] = pending_[pending_head_];
+        }
+        pending_head_ = (pending_head_ + 1) % options_.pending_records;
+        --pending_count_;
+    }
+    for (std::uint32_t visited = 0; visited < budget; ++visited) {
+        if (report && written == ended.size()) {
+            break;
+        }
+        std::uint32_t index = sweep_cursor_;
+        sweep_cursor_ = sweep_cursor_ + 1 == options_.capacity ? 0 : sweep_cursor_ + 1;
+        const Entry& entry = entries_[index];
+        if (!entry.live || !expired(entry, now)) {
+            continue;
+        }
+        if (report) {
+            ended[written++] = entry.record;
+        }
+        remove(index);
+        ++counters_.expired;
+    }
+    return written;
+}
+
+// ---- the table: hot path ------------------------------------------------------------------
+
+NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, PeerId peer,
+                                        std::uint64_t now) {
+    NatPacket packet;
+    NatResult result = parse(ip, length, false, packet);
+    if (result != NatResult::translated) {
+        return {result};
+    }
+    if (is_zero(uplink(packet.v6())) || (is_icmp(packet.protocol) && !is_echo_request(packet))) {
+        return {NatResult::unsupported_protocol};
+    }
+    return outbound(ip, packet, peer, now);
+}
+
+NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, PeerId peer,
+                              std::uint64_t now) {
+    FlowKey key;
+    key.version = packet.version;
+    key.protocol = packet.protocol;
+    key.local_port = packet.source_port;
+    key.remote_port = packet.destination_port;
+    std::memcpy(key.local.data(), ip + packet.source_offset(), packet.address_length());
+    std::memcpy(key.remote.data(), ip + packet.destination_offset(), packet.address_length());
+
+    NatOutcome outcome;
+    std::int32_t found = lookup(forward_, key);
+    if (found >= 0) {
+        outcome.flow = static_cast<std::uint32_t>(found);
+        Entry& entry = entries_[outcome.flow];
+        if (expired(entry, now) || entry.record.peer != peer) {
+            restart(entry, peer, now);
+            outcome.created = true;
+        }
+    } else {
+        NatResult result = create(key, peer, now, outcome.flow);
+        if (result != NatResult::translated) {
+            ++counters_.refused;
+            return {result};
+        }
+        outcome.created = true;
+    }
+    NatFlowRecord& record = entries_[outcome.flow].record;
+    move_endpoint(ip, packet, packet.source_offset(), uplink(packet.v6()),
+                  source_port_offset(packet.protocol), record.translated_port);
+    ++record.packets_out;
+    record.bytes_out += packet.end;
+    record.last_seen = now;
+    if (packet.protocol == protocol_tcp) {
+        follow_tcp(record, packet.tcp_flags);
+    }
+    outcome.result = NatResult::translated;
+    outcome.peer = record.peer;
+    return outcome;
+}
+
+NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now) {
+    NatPacket packet;
+    NatResult result = parse(ip, length, false, packet);
+    if (result != NatResult::translated) {
+        return {result};
+    }
+    const IpAddress& address = uplink(packet.v6());
+    if (is_zero(address)) {
+        return {NatResult::unsupported_protocol};
+    }
+    if (!same_address(ip + packet.destination_offset(), address, packet.address_length())) {
+        return {NatResult::no_flow};
+    }
+    if (is_icmp(packet.protocol)) {
+        if (is_icmp_error(packet)) {
+            return inbound_error(ip, packet, now);
+        }
+        if (!is_echo_reply(packet)) {
+            return {NatResult::unsupported_protocol};
+        }
+    }
+    return inbound(ip, packet, now);
+}
+
+NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now) {
+    FlowKey key;
+    key.version = packet.version;
+    key.protocol = packet.protocol;
+    // An echo reply carries our identifier; TCP and UDP our port as destination.
+    key.local_port = is_icmp(packet.protocol) ? packet.source_port : packet.destination_port;
+    key.remote_port = is_icmp(packet.protocol) ? 0 : packet.source_port;
+    std::memcpy(key.remote.data(), ip + packet.source_offset(), packet.address_length());
+
+    std::int32_t found = lookup(reverse_, key);
+    if (found < 0 || expired(entries_[found], now)) {
+        return {NatResult::no_flow};
+    }
+    NatFlowRecord& record = entries_[found].record;
+    move_endpoint(ip, packet, packet.destination_offset(), record.inner_address,
+                  destination_port_offset(packet.protocol), record.inner_port);
+    ++record.packets_in;
+    record.bytes_in += packet.end;
+    record.last_seen = now;
+    if (packet.protocol == protocol_tcp) {
+        follow_tcp(record, packet.tcp_flags);
+    }
+    return {NatResult::translated, record.peer, static_cast<std::uint32_t>(found), false};
+}
+
+// An ICMP error quotes the packet it is about: one of ours as it left, from the uplink address
+// and translated port. Translating it back means the quote's source, the quote's checksums,
+// the outer destination, and the outer ICMP checksum, which covers all of the quote (and,
+// for ICMPv6, the outer addresses). The error is counted but does not keep the flow alive.
+NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std::uint64_t now) {
+    std::uint32_t quote_offset = outer.l4 + icmp_error_header;
+    if (quote_offset > outer.end) {
+        return {NatResult::malformed};
+    }
+    std::uint8_t* quote = ip + quote_offset;
+    NatPacket quoted;
+    NatResult result = parse(quote, outer.end - quote_offset, true, quoted);
+    if (result != NatResult::translated) {
+        return {result};
+    }
+    if (quoted.version != outer.version) {
+        return {NatResult::malformed};
+    }
+    if (is_icmp(quoted.protocol) && !is_echo_request(quoted)) {
+        return {NatResult::unsupported_protocol};
+    }
+    const IpAddress& address = uplink(outer.v6());
+    if (!same_address(quote + quoted.source_offset(), address, quoted.address_length())) {
+        return {NatResult::no_flow};
+    }
+    FlowKey key;
+    key.version = quoted.version;
+    key.protocol = quoted.protocol;
+    key.local_port = quoted.source_port;
+    key.remote_port = quoted.destination_port;
+    std::memcpy(key.remote.data(), quote + quoted.destination_offset(), quoted.address_length());
+    std::int32_t found = lookup(reverse_, key);
+    if (found < 0 || expired(entries_[found], now)) {
+        return {NatResult::no_flow};
+    }
+    NatFlowRecord& record = entries_[found].record;
+
+    ChecksumDelta icmp_delta =
+        move_endpoint(quote, quoted, quoted.source_offset(), record.inner_address,
+                      source_port_offset(quoted.protocol), record.inner_port);
+    std::uint8_t* destination = ip + outer.destination_offset();
+    ChecksumDelta destination_delta;
+    destination_delta.replace(destination, record.inner_address.bytes.data(),
+                              outer.address_length());
+    if (outer.v6()) {
+        icmp_delta.add(destination_delta);  // ICMPv6's pseudo header
+    } else {
+        destination_delta.apply(ip + 10);
+    }
+    icmp_delta.apply(ip + outer.l4 + 2);
+    std::memcpy(destination, record.inner_address.bytes.data(), outer.address_length());
+    ++record.packets_in;
+    record.bytes_in += outer.end;
+    return {NatResult::translated, record.peer, static_cast<std::uint32_t>(found), false};
+}
+
+// ---- MSS clamping -----------------------------------------------------------------------------
+
+bool clamp_tcp_mss(std::uint8_t* ip, std::uint32_t length, std::uint16_t max_mss) {
+    NatPacket packet;
+    if (parse(ip, length, false, packet) != NatResult::translated ||
+        packet.protocol != protocol_tcp || !(packet.tcp_flags & tcp_syn)) {
+        return false;
+    }
+    std::uint8_t* tcp = ip + packet.l4;
+    std::uint32_t header = (tcp[12] >> 4) * 4u;
+    std::uint32_t offset = 20;
+    while (offset < header) {
+        std::uint8_t kind = tcp[offset];
+        if (kind == 0) {  // end of options
+            return false;
+        }
+        if (kind == 1) {  // no-operation: one byte, no length
+            ++offset;
+            continue;
+        }
+        if (offset + 1 >= header || tcp[offset + 1] < 2 || offset + tcp[offset + 1] > header) {
+            return false;
+        }
+        if (kind == 2 && tcp[offset + 1] == 4) {
+            std::uint32_t value = offset + 2;
+            if (load_be16(tcp + value) <= max_mss) {
+                return false;
+            }
+            // Options need not be aligned: the checksum sums whole words, so take the one or
+            // two aligned words around the value (the header is a multiple of 4 bytes long).
+            std::uint32_t word = value & ~1u;
+            std::uint32_t span = value & 1 ? 4 : 2;
+            std::uint8_t before[4];
+            std::memcpy(before, tcp + word, span);
+            store_be16(tcp + value, max_mss);
+            ChecksumDelta delta;
+            delta.replace(before, tcp + word, span);
+            delta.apply(tcp + 16);
+            return true;
+        }
+        offset += tcp[offset + 1];
+    }
+    return false;
+}
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,230 @@
+// Masquerade NAT for the exit node (issue 5): a peer's packets leave through the uplink from
+// the uplink's own address, and the answers (including ICMP errors about them) find their way
+// back to the peer.
+//
+// One NatTable per worker lcore. Each worker owns a slice of the uplink's port range, so a
+// returning packet names its worker by its destination port (owner_of_port) and is handed to
+// that worker before translation. The table therefore has exactly one writer and one reader,
+// the owning worker, and needs neither atomics nor locks.
+//
+// Translation works on raw bytes: a pointer to the inner IP header and the bytes the buffer
+// holds from there. Checksums are updated incrementally (RFC 1624), never recomputed, so the
+// cost does not grow with the payload. The module never reads a clock: callers pass `now` in
+// ticks of their choosing (TSC cycles on a worker, a fake clock in tests).
+#pragma once
+
+#include <rte_hash.h>
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "dataplane/allowed_ips.hpp"
+#include "dataplane/headers.hpp"
+
+namespace meshgate::dataplane {
+
+// Why a packet was or was not translated: every reason is a counter the caller keeps.
+enum class NatResult : std::uint8_t {
+    translated,
+    no_flow,          // inbound, and no live mapping matches it
+    table_full,       // a new flow, and every entry is taken
+    ports_exhausted,  // a new flow, and no port of this worker's range is free for it
+    unsupported_protocol,
+    fragment,  // a non-first fragment: it carries no ports to translate
+    malformed,
+};
+inline constexpr unsigned nat_result_count = 7;
+const char* to_string(NatResult result);
+
+// RFC 5382: a connection is "transitory" until the handshake completes and again once it is
+// closing; only established connections get the long timeout.
+enum class TcpState : std::uint8_t { opening, established, closing };
+
+// An inclusive range of uplink ports (host byte order). Empty when first > last.
+struct PortRange {
+    std::uint16_t first = 1024;
+    std::uint16_t last = 65535;
+    std::uint32_t size() const { return first > last ? 0 : std::uint32_t{last} - first + 1; }
+    bool contains(std::uint16_t port) const { return port >= first && port <= last; }
+    bool operator==(const PortRange&) const = default;
+};
+
+// Splits `all` into `workers` contiguous slices of nearly equal size (the first
+// size % workers slices hold one port more) and returns slice `worker`. Empty when there are
+// more workers than ports.
+PortRange split_port_range(PortRange all, unsigned workers, unsigned worker);
+// The worker whose slice of split_port_range(all, workers, ·) holds `port`, in O(1); `workers`
+// when the port lies outside `all` (not a NAT port: nobody owns it).
+unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port);
+
+// Idle timeouts in seconds. RFC 5382 REQ-5: established TCP at least 2 h 4 min, transitory at
+// least 4 min; RFC 4787 REQ-5: UDP at least 2 min (5 recommended); ICMP echo: RFC 5508 asks
+// for at least 60 s.
+struct NatTimeouts {
+    std::uint32_t tcp_established = 7440;
+    std::uint32_t tcp_transitory = 240;
+    std::uint32_t udp = 300;
+    std::uint32_t icmp = 60;
+};
+
+struct NatOptions {
+    std::uint32_t capacity = 1 << 16;  // flows; at least 8 (rte_hash's bucket size)
+    PortRange ports;                   // this worker's slice (split_port_range)
+    // The uplink's addresses (masquerade sources). A family whose address is all zero is not
+    // translated (unsupported_protocol): 0.0.0.0 and :: are never an uplink's address.
+    IpAddress uplink_v4;
+    IpAddress uplink_v6 = {{}, true};
+    std::uint64_t ticks_per_second = 1'000'000'000;  // the unit of every `now`
+    NatTimeouts timeouts;
+    // When every port already carries a flow, a new flow shares a port with flows to other
+    // remote endpoints; at most this many ports are tried before ports_exhausted, so a peer
+    // that fills the range toward one endpoint cannot make each new flow scan the whole range.
+    std::uint32_t max_port_probes = 64;
+    // Flows retired outside expire() (an outbound packet restarting an idle flow) wait here
+    // for the next expire() to report them.
+    std::uint32_t pending_records = 256;
+    int socket = SOCKET_ID_ANY;
+};
+
+// One flow as the flow log reports it: who, the inner tuple, the translated port (the
+// translated source is the uplink address and this port), when, and how much each way.
+struct NatFlowRecord {
+    PeerId peer = no_peer;
+    std::uint8_t protocol = 0;  // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP or IPPROTO_ICMPV6
+    TcpState tcp_state = TcpState::opening;
+    IpAddress inner_address;  // the peer's source address
+    IpAddress remote_address;
+    std::uint16_t inner_port = 0;                  // ICMP: the peer's echo identifier
+    std::uint16_t remote_port = 0;                 // ICMP: 0
+    std::uint16_t translated_port = 0;             // ICMP: the identifier the internet sees
+    std::uint64_t created = 0, last_seen = 0;      // in ticks of `now`
+    std::uint64_t packets_out = 0, bytes_out = 0;  // peer -> internet, IP bytes
+    std::uint64_t packets_in = 0, bytes_in = 0;    // internet -> peer, IP bytes
+};
+
+struct NatOutcome {
+    NatResult result = NatResult::malformed;
+    PeerId peer = no_peer;   // the flow's owner (inbound: whom to send the packet to)
+    std::uint32_t flow = 0;  // the flow's index, for NatTable::flow()
+    bool created = false;    // this packet started the flow (flow log "start")
+};
+
+struct NatCounters {
+    std::uint64_t active = 0;  // flows in the table (expired ones count until swept)
+    std::uint64_t created = 0;
+    std::uint64_t refused = 0;  // table_full + ports_exhausted
+    std::uint64_t expired = 0;
+    std::uint64_t records_lost = 0;  // ended flows not reported: the pending queue was full
+};
+
+struct NatPacket;  // a parsed header chain (nat.cpp)
+
+// The flows of one worker. Writer and reader: that worker only (return traffic is handed to
+// it by port first), so nothing here is atomic or locked. Everything is allocated by the
+// constructor; the per-packet calls neither allocate nor throw.
+class NatTable {
+  public:
+    // Cold path: allocates everything the table will ever use; throws std::invalid_argument
+    // on bad options and std::runtime_error when DPDK cannot provide the memory. The prefix
+    // names the two rte_hash tables ("<prefix>_f" / "<prefix>_r"); at most 29 characters and
+    // unique in the process (for example "nat_w3").
+    NatTable(const std::string& name_prefix, const NatOptions& options);
+    ~NatTable();
+    NatTable(const NatTable&) = delete;
+    NatTable& operator=(const NatTable&) = delete;
+
+    // ---- hot path: owning worker only; no allocation, no locks --------------------------
+    // `ip` points at an IPv4 or IPv6 header, `length` is how many bytes the buffer holds from
+    // there (trailing padding past the IP length is allowed). On anything but `translated`
+    // the buffer is left exactly as it was.
+    //
+    // A peer's packet to the internet: finds or creates the flow, rewrites the source to the
+    // uplink address and port (or ICMP echo identifier).
+    NatOutcome translate_outbound(std::uint8_t* ip, std::uint32_t length, PeerId peer,
+                                  std::uint64_t now);
+    // A packet from the internet to the uplink address: echo replies, TCP/UDP, and ICMP errors
+    // that quote one of our outbound packets. Rewrites the destination (and the quoted source)
+    // back to the peer's; outcome.peer is the flow's owner.
+    NatOutcome translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now);
+
+    // Bounded housekeeping, once per loop or so: first reports flows retired since the last
+    // call, then visits at most `budget` entries from where the last call stopped and removes
+    // those idle longer than their timeout. Each removed flow is written to `ended` while it
+    // has room (the walk stops when it is full); an empty `ended` means no flow log: flows are
+    // removed unreported. Returns how many records were written.
+    unsigned expire(std::uint64_t now, std::uint32_t budget, std::span<NatFlowRecord> ended);
+
+    // ---- inspection ----------------------------------------------------------------------
+    const NatFlowRecord& flow(std::uint32_t index) const { return entries_[index].record; }
+    const NatCounters& counters() const { return counters_; }
+    PortRange ports() const { return options_.ports; }
+    std::uint32_t capacity() const { return options_.capacity; }
+
+  private:
+    // The exact bytes rte_hash hashes: no padding, every field always written.
+    struct FlowKey {
+        std::uint8_t version = 0;
+        std::uint8_t protocol = 0;
+        std::uint16_t local_port = 0;   // forward: inner port; reverse: translated port
+        std::uint16_t remote_port = 0;  // 0 for ICMP
+        std::uint16_t zero = 0;
+        std::array<std::uint8_t, 16> local{};  // forward: inner address; reverse: all zero
+        std::array<std::uint8_t, 16> remote{};
+    };
+    static_assert(sizeof(FlowKey) == 40);
+
+    struct Entry {
+        NatFlowRecord record;
+        bool live = false;
+    };
+
+    // Per protocol class (TCP, UDP, ICMP echo): how many flows use each port of the range,
+    // and a bitmap of the ports nobody uses, found a word at a time.
+    struct PortPool {
+        std::uint32_t* users = nullptr;
+        std::uint64_t* unused = nullptr;  // bit set: no flow on that port
+        std::uint32_t unused_count = 0;
+        std::uint32_t cursor = 0;  // offset into the range where the next search starts
+    };
+
+    NatOutcome outbound(std::uint8_t* ip, const NatPacket& packet, PeerId peer, std::uint64_t now);
+    NatOutcome inbound(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
+    NatOutcome inbound_error(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
+    void release();
+
+    std::int32_t lookup(rte_hash* hash, const FlowKey& key) const;
+    bool expired(const Entry& entry, std::uint64_t now) const;
+    std::uint64_t timeout(const NatFlowRecord& record) const;
+    NatResult create(const FlowKey& forward, PeerId peer, std::uint64_t now, std::uint32_t& index);
+    void restart(Entry& entry, PeerId peer, std::uint64_t now);
+    void remove(std::uint32_t index);
+    void push_pending(const NatFlowRecord& record);
+    bool find_port(unsigned pool, FlowKey& reverse) const;
+    void take_port(unsigned pool, std::uint16_t port);
+    void release_port(unsigned pool, std::uint16_t port);
+    static FlowKey forward_key(const NatFlowRecord& record);
+    static FlowKey reverse_key(const NatFlowRecord& record);
+    const IpAddress& uplink(bool v6) const { return v6 ? options_.uplink_v6 : options_.uplink_v4; }
+
+    NatOptions options_;
+    std::uint64_t timeout_ticks_[4] = {};  // established, transitory, UDP, ICMP
+    rte_hash* forward_ = nullptr;
+    rte_hash* reverse_ = nullptr;
+    Entry* entries_ = nullptr;
+    std::uint32_t* free_ = nullptr;  // stack of unused entry indexes
+    std::uint32_t free_count_ = 0;
+    std::uint32_t sweep_cursor_ = 0;
+    PortPool pools_[3];
+    NatFlowRecord* pending_ = nullptr;  // ring of flows retired outside expire()
+    std::uint32_t pending_head_ = 0, pending_count_ = 0;
+    NatCounters counters_;
+};
+
+// On a TCP SYN (either direction), lowers an MSS option above `max_mss` to `max_mss` and
+// fixes the TCP checksum incrementally, so the peer's segments fit the tunnel. Returns true
+// when it changed the packet; anything else (no SYN, no MSS option, malformed) is untouched.
+bool clamp_tcp_mss(std::uint8_t* ip, std::uint32_t length, std::uint16_t max_mss);
+
+}  // namespace meshgate::dataplane
