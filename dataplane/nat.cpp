@@ -2,6 +2,7 @@
 
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include <algorithm>
 #include <bit>
@@ -697,21 +698,20 @@ unsigned NatTable::expire(std::uint64_t now, std::uint32_t budget, std::span<Nat
 
 // ---- the table: hot path ------------------------------------------------------------------
 
-NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, PeerId peer,
-                                        std::uint64_t now) {
-    NatPacket packet;
+// Parses and checks a peer's packet; translated means "go on to the flow lookup".
+NatResult NatTable::check_outbound(const std::uint8_t* ip, std::uint32_t length,
+                                   NatPacket& packet) const {
     NatResult result = parse(ip, length, false, packet);
     if (result != NatResult::translated) {
-        return {result};
+        return result;
     }
     if (is_zero(uplink(packet.v6())) || (is_icmp(packet.protocol) && !is_echo_request(packet))) {
-        return {NatResult::unsupported_protocol};
+        return NatResult::unsupported_protocol;
     }
-    return outbound(ip, packet, peer, now);
+    return NatResult::translated;
 }
 
-NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, PeerId peer,
-                              std::uint64_t now) {
+NatTable::FlowKey NatTable::outbound_key(const std::uint8_t* ip, const NatPacket& packet) {
     FlowKey key;
     key.version = packet.version;
     key.protocol = packet.protocol;
@@ -719,9 +719,24 @@ NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, PeerId 
     key.remote_port = packet.destination_port;
     std::memcpy(key.local.data(), ip + packet.source_offset(), packet.address_length());
     std::memcpy(key.remote.data(), ip + packet.destination_offset(), packet.address_length());
+    return key;
+}
 
+NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, PeerId peer,
+                                        std::uint64_t now) {
+    NatPacket packet;
+    NatResult result = check_outbound(ip, length, packet);
+    if (result != NatResult::translated) {
+        return {result};
+    }
+    FlowKey key = outbound_key(ip, packet);
+    return outbound(ip, packet, key, lookup(forward_, key), peer, now);
+}
+
+// `found`: the flow's index, or -1 when the key is not in the table.
+NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
+                              std::int32_t found, PeerId peer, std::uint64_t now) {
     NatOutcome outcome;
-    std::int32_t found = lookup(forward_, key);
     if (found >= 0) {
         outcome.flow = static_cast<std::uint32_t>(found);
         Entry& entry = entries_[outcome.flow];
@@ -751,31 +766,29 @@ NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, PeerId 
     return outcome;
 }
 
-NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now) {
-    NatPacket packet;
+// Parses and checks a packet from the internet; translated means "go on to the lookup",
+// `error` says it is an ICMP error (looked up through its quote instead).
+NatResult NatTable::check_inbound(const std::uint8_t* ip, std::uint32_t length, NatPacket& packet,
+                                  bool& error) const {
     NatResult result = parse(ip, length, false, packet);
     if (result != NatResult::translated) {
-        return {result};
+        return result;
     }
     const IpAddress& address = uplink(packet.v6());
     if (is_zero(address)) {
-        return {NatResult::unsupported_protocol};
+        return NatResult::unsupported_protocol;
     }
     if (!same_address(ip + packet.destination_offset(), address, packet.address_length())) {
-        return {NatResult::no_flow};
+        return NatResult::no_flow;
     }
-    if (is_icmp(packet.protocol)) {
-        if (is_icmp_error(packet)) {
-            return inbound_error(ip, packet, now);
-        }
-        if (!is_echo_reply(packet)) {
-            return {NatResult::unsupported_protocol};
-        }
+    error = is_icmp(packet.protocol) && is_icmp_error(packet);
+    if (is_icmp(packet.protocol) && !error && !is_echo_reply(packet)) {
+        return NatResult::unsupported_protocol;
     }
-    return inbound(ip, packet, now);
+    return NatResult::translated;
 }
 
-NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now) {
+NatTable::FlowKey NatTable::inbound_key(const std::uint8_t* ip, const NatPacket& packet) {
     FlowKey key;
     key.version = packet.version;
     key.protocol = packet.protocol;
@@ -783,8 +796,24 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::uin
     key.local_port = is_icmp(packet.protocol) ? packet.source_port : packet.destination_port;
     key.remote_port = is_icmp(packet.protocol) ? 0 : packet.source_port;
     std::memcpy(key.remote.data(), ip + packet.source_offset(), packet.address_length());
+    return key;
+}
 
-    std::int32_t found = lookup(reverse_, key);
+NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now) {
+    NatPacket packet;
+    bool error = false;
+    NatResult result = check_inbound(ip, length, packet, error);
+    if (result != NatResult::translated) {
+        return {result};
+    }
+    if (error) {
+        return inbound_error(ip, packet, now);
+    }
+    return inbound(ip, packet, lookup(reverse_, inbound_key(ip, packet)), now);
+}
+
+NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
+                             std::uint64_t now) {
     if (found < 0 || expired(entries_[found], now)) {
         return {NatResult::no_flow};
     }
@@ -798,6 +827,87 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::uin
         follow_tcp(record, packet.tcp_flags);
     }
     return {NatResult::translated, record.peer, static_cast<std::uint32_t>(found), false};
+}
+
+// ---- bursts: one bulk hash lookup, then the entries prefetched before they are touched -----
+
+static_assert(nat_burst_max <= RTE_HASH_LOOKUP_BULK_MAX);
+
+void NatTable::lookup_bulk(rte_hash* hash, const FlowKey* keys, unsigned count,
+                           std::int32_t* found) const {
+    const void* pointers[RTE_HASH_LOOKUP_BULK_MAX];
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    for (unsigned i = 0; i < count; ++i) {
+        pointers[i] = &keys[i];
+    }
+    std::uint64_t hits = 0;
+    if (count > 0) {
+        rte_hash_lookup_bulk_data(hash, pointers, count, &hits, data);
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        found[i] = -1;
+        if (hits & (std::uint64_t{1} << i)) {
+            found[i] = static_cast<std::int32_t>(reinterpret_cast<std::uintptr_t>(data[i]));
+            rte_prefetch0(&entries_[found[i]]);
+        }
+    }
+}
+
+void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uint32_t* lengths,
+                                        const PeerId* peers, unsigned count, std::uint64_t now,
+                                        NatOutcome* outcomes) {
+    NatPacket packets[nat_burst_max];
+    FlowKey keys[nat_burst_max];
+    unsigned which[nat_burst_max];
+    std::int32_t found[nat_burst_max];
+    for (unsigned start = 0; start < count; start += nat_burst_max) {
+        unsigned end = std::min(count, start + nat_burst_max);
+        unsigned pending = 0;
+        for (unsigned i = start; i < end; ++i) {
+            outcomes[i] = {check_outbound(ips[i], lengths[i], packets[pending])};
+            if (outcomes[i].result == NatResult::translated) {
+                keys[pending] = outbound_key(ips[i], packets[pending]);
+                which[pending++] = i;
+            }
+        }
+        lookup_bulk(forward_, keys, pending, found);
+        for (unsigned j = 0; j < pending; ++j) {
+            unsigned i = which[j];
+            // A miss may have been created by an earlier packet of this burst: look again.
+            std::int32_t index = found[j] >= 0 ? found[j] : lookup(forward_, keys[j]);
+            outcomes[i] = outbound(ips[i], packets[j], keys[j], index, peers[i], now);
+        }
+    }
+}
+
+void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint32_t* lengths,
+                                       unsigned count, std::uint64_t now, NatOutcome* outcomes) {
+    NatPacket packets[nat_burst_max];
+    FlowKey keys[nat_burst_max];
+    unsigned which[nat_burst_max];
+    std::int32_t found[nat_burst_max];
+    for (unsigned start = 0; start < count; start += nat_burst_max) {
+        unsigned end = std::min(count, start + nat_burst_max);
+        unsigned pending = 0;
+        for (unsigned i = start; i < end; ++i) {
+            bool error = false;
+            outcomes[i] = {check_inbound(ips[i], lengths[i], packets[pending], error)};
+            if (outcomes[i].result != NatResult::translated) {
+                continue;
+            }
+            if (error) {  // rare: translated on the spot, through its quote
+                outcomes[i] = inbound_error(ips[i], packets[pending], now);
+                continue;
+            }
+            keys[pending] = inbound_key(ips[i], packets[pending]);
+            which[pending++] = i;
+        }
+        // Inbound packets never add or remove keys, so every hit and miss stays true.
+        lookup_bulk(reverse_, keys, pending, found);
+        for (unsigned j = 0; j < pending; ++j) {
+            outcomes[which[j]] = inbound(ips[which[j]], packets[j], found[j], now);
+        }
+    }
 }
 
 // An ICMP error quotes the packet it is about: one of ours as it left, from the uplink address

@@ -36,6 +36,8 @@ enum class NatResult : std::uint8_t {
     malformed,
 };
 inline constexpr unsigned nat_result_count = 7;
+// Packets per bulk lookup in the burst calls (a worker's RX burst).
+inline constexpr unsigned nat_burst_max = 32;
 const char* to_string(NatResult result);
 
 // RFC 5382: a connection is "transitory" until the handshake completes and again once it is
@@ -149,6 +151,15 @@ class NatTable {
     // back to the peer's; outcome.peer is the flow's owner.
     NatOutcome translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now);
 
+    // The same for a burst: one bulk hash lookup per 32 packets, and the flow entries
+    // prefetched before they are touched, so a table far larger than the cache costs little
+    // more than a small one. outcomes[i] is exactly what the single call would return.
+    void translate_outbound_burst(std::uint8_t* const* ips, const std::uint32_t* lengths,
+                                  const PeerId* peers, unsigned count, std::uint64_t now,
+                                  NatOutcome* outcomes);
+    void translate_inbound_burst(std::uint8_t* const* ips, const std::uint32_t* lengths,
+                                 unsigned count, std::uint64_t now, NatOutcome* outcomes);
+
     // Bounded housekeeping, once per loop or so: first reports flows retired since the last
     // call, then visits at most `budget` entries from where the last call stopped and removes
     // those idle longer than their timeout. Each removed flow is written to `ended` while it
@@ -189,8 +200,17 @@ class NatTable {
         std::uint32_t cursor = 0;  // offset into the range where the next search starts
     };
 
-    NatOutcome outbound(std::uint8_t* ip, const NatPacket& packet, PeerId peer, std::uint64_t now);
-    NatOutcome inbound(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
+    NatResult check_outbound(const std::uint8_t* ip, std::uint32_t length, NatPacket& packet) const;
+    NatResult check_inbound(const std::uint8_t* ip, std::uint32_t length, NatPacket& packet,
+                            bool& error) const;
+    static FlowKey outbound_key(const std::uint8_t* ip, const NatPacket& packet);
+    static FlowKey inbound_key(const std::uint8_t* ip, const NatPacket& packet);
+    void lookup_bulk(rte_hash* hash, const FlowKey* keys, unsigned count,
+                     std::int32_t* found) const;
+    NatOutcome outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
+                        std::int32_t found, PeerId peer, std::uint64_t now);
+    NatOutcome inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
+                       std::uint64_t now);
     NatOutcome inbound_error(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
     void release();
 

@@ -946,6 +946,112 @@ TEST(NatExpire, BoundedByItsBudgetAndReportsBytesEachWay) {
     EXPECT_EQ(table->counters().active, 0u);
 }
 
+// ---- bursts ----------------------------------------------------------------------------------
+
+struct Burst {
+    std::vector<Bytes> packets;
+    std::vector<std::uint8_t*> ips;
+    std::vector<std::uint32_t> lengths;
+    explicit Burst(std::vector<Bytes> contents) : packets(std::move(contents)) {
+        for (Bytes& packet : packets) {
+            ips.push_back(packet.data());
+            lengths.push_back(static_cast<std::uint32_t>(packet.size()));
+        }
+    }
+};
+
+void expect_same(const NatOutcome& a, const NatOutcome& b, std::size_t i) {
+    EXPECT_EQ(a.result, b.result) << "packet " << i;
+    EXPECT_EQ(a.peer, b.peer) << "packet " << i;
+    EXPECT_EQ(a.created, b.created) << "packet " << i;
+    if (a.result == NatResult::translated) {
+        EXPECT_EQ(a.flow, b.flow) << "packet " << i;
+    }
+}
+
+// The burst calls must give exactly the single calls' answers: new flows (two packets of the
+// same new flow in one burst among them), a full table, malformed and unsupported packets,
+// ICMP errors, more packets than one bulk lookup holds.
+TEST(NatBurst, SameOutcomesAndBytesAsOneByOne) {
+    const NatOptions options = test_options(24, {9000, 9031});
+    auto single = make_table(options);
+    auto burst = make_table(options);
+    std::vector<Spec> specs;
+    std::vector<Bytes> outbound;
+    for (std::uint16_t i = 0; i < 70; ++i) {
+        Spec spec = client_spec(i % 4 == 2,
+                                i % 3 == 0   ? Proto::tcp
+                                : i % 3 == 1 ? Proto::udp
+                                             : Proto::icmp,
+                                static_cast<std::uint16_t>(100 + i));
+        if (i % 7 == 3) {
+            spec = specs.back();  // the previous packet's flow again
+        }
+        specs.push_back(spec);
+        Bytes packet = build(spec);
+        if (i % 11 == 5) {
+            packet.resize(packet.size() - 1);  // malformed
+        }
+        if (i % 13 == 6) {
+            packet[packet[0] >> 4 == 4 ? 9 : 6] = 47;  // unsupported
+        }
+        outbound.push_back(packet);
+    }
+    std::vector<NatOutcome> expected;
+    std::vector<Bytes> translated_singly = outbound;
+    for (Bytes& packet : translated_singly) {
+        expected.push_back(out(*single, packet, 5));
+    }
+    Burst sent(outbound);
+    std::vector<PeerId> peers(sent.packets.size(), peer_a);
+    std::vector<NatOutcome> outcomes(sent.packets.size());
+    burst->translate_outbound_burst(sent.ips.data(), sent.lengths.data(), peers.data(),
+                                    static_cast<unsigned>(sent.packets.size()), 5, outcomes.data());
+    ASSERT_GT(burst->counters().refused, 0u);  // the table filled up on the way
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        expect_same(outcomes[i], expected[i], i);
+        EXPECT_EQ(sent.packets[i], translated_singly[i]) << "packet " << i;
+    }
+
+    // Back in: the answers to every translated packet, an error quoting one, strays.
+    std::vector<Bytes> inbound;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        if (expected[i].result != NatResult::translated) {
+            continue;
+        }
+        Spec translated = specs[i];
+        translated.source = translated.source.is_v6 ? uplink6 : uplink4;
+        translated.source_port = single->flow(expected[i].flow).translated_port;
+        inbound.push_back(build(reply_to(translated)));
+        if (i % 5 == 0) {
+            const Bytes& quote = translated_singly[i];
+            inbound.push_back(icmp_error(specs[i].source.is_v6 ? router6 : router4,
+                                         translated.source, specs[i].source.is_v6 ? 3 : 11, 0, 0,
+                                         Bytes(quote.begin(), quote.begin() + 48)));
+        }
+    }
+    Spec stray = reply_to(client_spec(false, Proto::udp));
+    stray.destination = uplink4;
+    stray.destination_port = 9031;
+    inbound.push_back(build(stray));
+    inbound.push_back(Bytes{0x45, 0x00});
+    std::vector<Bytes> answered_singly = inbound;
+    expected.clear();
+    for (Bytes& packet : answered_singly) {
+        expected.push_back(in(*single, packet, 6));
+    }
+    Burst answers(inbound);
+    outcomes.assign(answers.packets.size(), {});
+    burst->translate_inbound_burst(answers.ips.data(), answers.lengths.data(),
+                                   static_cast<unsigned>(answers.packets.size()), 6,
+                                   outcomes.data());
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        expect_same(outcomes[i], expected[i], i);
+        EXPECT_EQ(answers.packets[i], answered_singly[i]) << "packet " << i;
+    }
+    EXPECT_EQ(expected.back().result, NatResult::malformed);
+}
+
 // ---- MSS clamping ---------------------------------------------------------------------------
 
 Spec syn_with_options(bool is_v6, Bytes options) {
