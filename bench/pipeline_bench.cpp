@@ -9,12 +9,13 @@
 //
 // size is the inner IP packet (64 or 1420 bytes). Traffic is pre-encrypted outside the timed
 // region by simulated clients (tests/support/hub_fixture.hpp), spread uniformly over the
-// peers; only worker_iteration() is timed (manual time, TSC), so generating traffic and
+// peers; only worker_iteration() is timed (manual time, thread CPU time), so generating traffic and
 // freeing transmitted frames cost nothing here.
 #include <benchmark/benchmark.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -30,6 +31,23 @@ namespace {
 using test::HubFixture;
 
 enum class Path { decap, encap, hub };
+
+// The timed regions are measured in this thread's CPU time, not wall-clock TSC: on a shared
+// machine a worker that is preempted mid-chunk would otherwise be charged for someone else's
+// work, and the pipeline and ceiling rows of one run would not be comparable.
+class CpuStopwatch {
+  public:
+    CpuStopwatch() { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start_); }
+    double seconds() const {
+        timespec now;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+        return static_cast<double>(now.tv_sec - start_.tv_sec) +
+               static_cast<double>(now.tv_nsec - start_.tv_nsec) * 1e-9;
+    }
+
+  private:
+    timespec start_;
+};
 constexpr unsigned chunk_bursts = 64;  // bursts queued per timed run (2048 packets)
 
 // One fixture per peer count, built once (100000 peers take a while to key); released
@@ -73,7 +91,6 @@ void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned pe
     HubFixture& hub = fixture(peers);
     dataplane::WorkerContext& worker = hub.worker(0);
     std::mt19937 rng(peers * 31 + size);
-    const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
     dataplane::WorkerCounters injector;
     std::uint64_t packets = 0;
     const std::uint64_t drops_before = worker.counters.total_drops();
@@ -95,11 +112,10 @@ void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned pe
             }
             packets += burst.size();
         }
-        const std::uint64_t start = rte_rdtsc_precise();
+        const CpuStopwatch stopwatch;
         while (dataplane::worker_iteration(worker) != 0) {
         }
-        const std::uint64_t end = rte_rdtsc_precise();
-        state.SetIterationTime(static_cast<double>(end - start) / tsc_hz);
+        state.SetIterationTime(stopwatch.seconds());
         for (rte_mbuf* sent : hub.transmitted(0)) {
             rte_pktmbuf_free(sent);
         }
@@ -141,10 +157,9 @@ void run_crypto_ceiling(benchmark::State& state, unsigned size) {
         }
     }
     crypto::BatchAead& engine = *hub.worker(0).crypto;
-    const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
     std::int64_t packets = 0;
     for (auto _ : state) {
-        const std::uint64_t start = rte_rdtsc_precise();
+        const CpuStopwatch stopwatch;
         crypto::JobMask failed = 0;
         for (auto& burst_jobs : jobs) {
             failed |= ~engine.open(burst_jobs) &
@@ -152,8 +167,7 @@ void run_crypto_ceiling(benchmark::State& state, unsigned size) {
             engine.seal(burst_jobs);
             packets += static_cast<std::int64_t>(burst_jobs.size());
         }
-        const std::uint64_t end = rte_rdtsc_precise();
-        state.SetIterationTime(static_cast<double>(end - start) / tsc_hz);
+        state.SetIterationTime(stopwatch.seconds());
         if (failed != 0) {
             state.SkipWithError("ceiling packets failed to open");
             break;

@@ -42,7 +42,9 @@ class ReplayWindow {
 
     std::uint64_t greatest() const { return greatest_; }
 
-    // The memory check() and update() will touch for `counter`, for prefetching.
+    // The memory check() and update() will touch for `counter`, for prefetching: the
+    // scalars' line and the bitmap word.
+    const void* state_address() const { return &greatest_; }
     const void* word_address(std::uint64_t counter) const { return &words_[word_of(counter)]; }
 
   private:
@@ -72,9 +74,11 @@ class ReplayWindow {
         any_ = true;
     }
 
-    std::array<std::uint64_t, words> words_{};
+    // The scalars first: they share a cache line with whatever precedes the window (the
+    // keypair's send counter), so check() touches that line and one word of the bitmap.
     std::uint64_t greatest_ = 0;
     bool any_ = false;
+    std::array<std::uint64_t, words> words_{};
 };
 
 }  // namespace meshgate::control

@@ -241,15 +241,20 @@ std::uint32_t run_group(AeadJob* const* jobs, unsigned count) {
     return authentic;
 }
 
-// Orders a burst by length so each group of 16 needs similar numbers of blocks.
-unsigned sort_by_length(AeadJob* jobs, unsigned count, std::uint8_t order[max_batch_jobs]) {
+// Orders a burst by length so each group of 16 needs similar numbers of blocks. Insertion
+// sort: stable, in place (std::stable_sort allocates a buffer, which the hot path must not),
+// and linear for the common burst whose jobs are already in order or equally long.
+void sort_by_length(const AeadJob* jobs, unsigned count, std::uint8_t order[max_batch_jobs]) {
     for (unsigned i = 0; i < count; ++i) {
-        order[i] = static_cast<std::uint8_t>(i);
+        const std::uint8_t job = static_cast<std::uint8_t>(i);
+        const std::uint32_t blocks = blocks_for(jobs[i].length);
+        unsigned at = i;
+        while (at > 0 && blocks_for(jobs[order[at - 1]].length) > blocks) {
+            order[at] = order[at - 1];
+            --at;
+        }
+        order[at] = job;
     }
-    std::stable_sort(order, order + count, [jobs](std::uint8_t a, std::uint8_t b) {
-        return blocks_for(jobs[a].length) < blocks_for(jobs[b].length);
-    });
-    return count;
 }
 
 template <bool Open>

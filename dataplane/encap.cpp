@@ -16,6 +16,15 @@ bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
            keypair->send_counter < control::ReplayWindow::reject_after_messages;
 }
 
+// The lines sending_keypair() and the seal read: the key, the expiry, the counter.
+void prefetch_for_sending(const Keypair* keypair) {
+    if (keypair != nullptr) {
+        rte_prefetch0(keypair->send_key.data());
+        rte_prefetch0(&keypair->reject_after_tsc);
+        rte_prefetch0(&keypair->send_counter);
+    }
+}
+
 // To the control thread: it queues the packet for the peer and initiates a handshake.
 void await_session(rte_mbuf* packet, WorkerContext& worker) {
     if (rte_ring_enqueue(worker.shared->to_control, packet) != 0) {
@@ -80,11 +89,18 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
     const std::uint64_t now = rte_rdtsc();
     crypto::AeadJob jobs[burst_size];
     PeerSlot* peers[burst_size];
-    // The destinations' slots (keypair pointers, endpoint, counters) first, all at once.
+    // Three passes of loads, each started for the whole burst before any is used: the
+    // destinations' slots (keypair pointers, endpoint, counters), then the keypairs they
+    // point to, then the work.
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {
         const PeerSlot& peer = shared.peers[packet_meta(outgoing.packets[i]).peer];
         rte_prefetch0(&peer);
         rte_prefetch0(&peer.counters);
+    }
+    for (std::uint16_t i = 0; i < outgoing.count; ++i) {
+        const PeerSlot& peer = shared.peers[packet_meta(outgoing.packets[i]).peer];
+        prefetch_for_sending(peer.next.load(std::memory_order_acquire));
+        prefetch_for_sending(peer.current.load(std::memory_order_acquire));
     }
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {

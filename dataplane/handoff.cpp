@@ -5,11 +5,8 @@
 #include <stdexcept>
 
 namespace meshgate::dataplane {
-namespace {
 
-int packet_meta_offset = -1;  // written once at start-up, before workers launch
-
-}  // namespace
+int packet_meta_offset = -1;
 
 bool register_packet_meta() {
     if (packet_meta_offset >= 0) {
@@ -19,10 +16,6 @@ bool register_packet_meta() {
                                                   alignof(PacketMeta), 0};
     packet_meta_offset = rte_mbuf_dynfield_register(&description);
     return packet_meta_offset >= 0;
-}
-
-PacketMeta& packet_meta(rte_mbuf* packet) {
-    return *RTE_MBUF_DYNFIELD(packet, packet_meta_offset, PacketMeta*);
 }
 
 Handoff::Handoff(const std::string& name, unsigned workers, unsigned ring_size) {

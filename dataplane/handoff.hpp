@@ -8,6 +8,7 @@
 #pragma once
 
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 
 #include <cstdint>
@@ -31,9 +32,16 @@ struct PacketMeta {
     HandoffStage stage;
 };
 
+// The dynamic field's offset in the mbuf. Written once by register_packet_meta() at start-up,
+// before any worker launches; read by every lcore afterwards.
+extern int packet_meta_offset;
+
 // Registers the mbuf dynamic field once, at start (cold). Returns false if DPDK refuses.
 bool register_packet_meta();
-PacketMeta& packet_meta(rte_mbuf* packet);
+// Inline: every stage of the worker loop reads or writes it for every packet.
+inline PacketMeta& packet_meta(rte_mbuf* packet) {
+    return *RTE_MBUF_DYNFIELD(packet, packet_meta_offset, PacketMeta*);
+}
 
 class Handoff {
   public:

@@ -3,6 +3,8 @@
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 
+#include "dataplane/checksum.hpp"
+
 namespace meshgate::dataplane {
 namespace {
 
@@ -74,10 +76,7 @@ OuterKind parse_ipv6(rte_mbuf* packet, std::uint32_t frame_length) {
 }  // namespace
 
 std::uint16_t internet_checksum(const void* data, std::size_t length, std::uint32_t initial) {
-    std::uint32_t sum = rte_raw_cksum(data, length) + initial;
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    return static_cast<std::uint16_t>(~sum & 0xFFFF);
+    return static_cast<std::uint16_t>(~fold_sum(fold_sum(raw_sum(data, length)) + initial));
 }
 
 OuterKind parse_outer(rte_mbuf* packet) {
@@ -138,6 +137,19 @@ std::uint16_t udp_payload_length(const rte_mbuf* packet) {
     return static_cast<std::uint16_t>(rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr));
 }
 
+namespace {
+
+// The UDP checksum over the pseudo-header's sum, the UDP header and the payload. The result 0
+// is sent as 0xFFFF: over UDP, 0 means "no checksum" (RFC 768).
+std::uint16_t udp_checksum(std::uint16_t pseudo_header_sum, const rte_udp_hdr* udp) {
+    const std::uint16_t length = rte_be_to_cpu_16(udp->dgram_len);
+    std::uint16_t checksum = static_cast<std::uint16_t>(
+        ~fold_sum(std::uint32_t{pseudo_header_sum} + fold_sum(raw_sum(udp, length))));
+    return checksum == 0 ? 0xFFFF : checksum;
+}
+
+}  // namespace
+
 bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
     const bool v6 = addresses.source.address.is_v6;
     const std::uint16_t payload_length = rte_pktmbuf_data_len(packet);
@@ -169,7 +181,7 @@ bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
         std::memcpy(ip->src_addr, addresses.source.address.bytes.data(), 16);
         std::memcpy(ip->dst_addr, addresses.destination.address.bytes.data(), 16);
         // Mandatory over IPv6 (RFC 8200 §8.1).
-        udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+        udp->dgram_cksum = udp_checksum(rte_ipv6_phdr_cksum(ip, 0), udp);
     } else {
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
         ip->version_ihl = RTE_IPV4_VHL_DEF;
@@ -185,7 +197,7 @@ bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
         ip->dst_addr = addresses.destination.address.v4_network_order();
         ip->hdr_checksum = 0;
         ip->hdr_checksum = rte_ipv4_cksum(ip);
-        udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+        udp->dgram_cksum = udp_checksum(rte_ipv4_phdr_cksum(ip, 0), udp);
     }
     packet->l2_len = sizeof(rte_ether_hdr);
     packet->l3_len = ip_length;

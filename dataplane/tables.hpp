@@ -44,12 +44,16 @@ struct alignas(64) Keypair {
     bool initiator = false;
 
     // ---- owner worker only ----
+    // One line holds the send counter, the flag below and the replay window's scalars, so a
+    // packet touches it and one bitmap word (the window itself is 1 KiB).
     alignas(64) std::uint64_t send_counter = 0;
-    control::ReplayWindow replay;
 
     // ---- owner worker writes (once), control thread reads ----
     // The responder's new keypair may only send after it has received (whitepaper §5.4.7).
     std::atomic<bool> received_data{false};
+
+    // ---- owner worker only ----
+    control::ReplayWindow replay;
 
     ~Keypair();
 };
