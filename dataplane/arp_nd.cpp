@@ -6,12 +6,11 @@
 
 #include <cstring>
 
+#include "dataplane/protocol_numbers.hpp"
+
 namespace meshgate::dataplane {
 namespace {
 
-constexpr std::uint8_t icmpv6_protocol = 58;
-constexpr std::uint8_t neighbour_solicitation = 135;
-constexpr std::uint8_t neighbour_advertisement = 136;
 constexpr std::uint8_t option_source_link_address = 1;
 constexpr std::uint8_t option_target_link_address = 2;
 constexpr std::uint8_t nd_hop_limit = 255;  // RFC 4861 §7.1.1: anything else was forwarded
@@ -138,7 +137,7 @@ std::optional<Frame> ArpNd::on_icmpv6(const std::uint8_t* frame, std::size_t len
     }
     auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(frame + sizeof(rte_ether_hdr));
     std::size_t payload = rte_be_to_cpu_16(ip->payload_len);
-    if (ip->proto != icmpv6_protocol || ip->hop_limits != nd_hop_limit ||
+    if (ip->proto != protocol_icmpv6 || ip->hop_limits != nd_hop_limit ||
         payload < sizeof(Icmpv6Nd) || headers + payload > length ||
         rte_ipv6_udptcp_cksum_verify(ip, ip + 1) != 0) {
         return std::nullopt;
@@ -149,7 +148,7 @@ std::optional<Frame> ArpNd::on_icmpv6(const std::uint8_t* frame, std::size_t len
     const IpAddress target = IpAddress::v6(nd->target);
     const bool target_is_us = own_.ipv6 && target == *own_.ipv6;
 
-    if (nd->type == neighbour_solicitation && nd->code == 0 && target_is_us) {
+    if (nd->type == icmpv6_neighbour_solicitation && nd->code == 0 && target_is_us) {
         const std::uint8_t* link =
             find_link_option(options, options_length, option_source_link_address);
         rte_ether_addr reply_mac = reinterpret_cast<const rte_ether_hdr*>(frame)->src_addr;
@@ -165,10 +164,11 @@ std::optional<Frame> ArpNd::on_icmpv6(const std::uint8_t* frame, std::size_t len
         bool from_unspecified = is_unspecified(ip->src_addr);
         IpAddress destination = IpAddress::v6(from_unspecified ? all_nodes : ip->src_addr);
         std::uint32_t flags = flag_override | (from_unspecified ? 0 : flag_solicited);
-        return nd_frame(neighbour_advertisement, *own_.ipv6, destination, reply_mac, *own_.ipv6,
-                        flags);
+        return nd_frame(icmpv6_neighbour_advertisement, *own_.ipv6, destination, reply_mac,
+                        *own_.ipv6, flags);
     }
-    if (nd->type == neighbour_advertisement && nd->code == 0 && entries_.contains(key_of(target))) {
+    if (nd->type == icmpv6_neighbour_advertisement && nd->code == 0 &&
+        entries_.contains(key_of(target))) {
         if (const std::uint8_t* link =
                 find_link_option(options, options_length, option_target_link_address)) {
             rte_ether_addr mac;
@@ -207,8 +207,8 @@ std::optional<Frame> ArpNd::request(const IpAddress& address, std::uint64_t now_
     std::memcpy(group + 13, address.bytes.data() + 13, 3);
     rte_ether_addr group_mac = {
         {0x33, 0x33, 0xff, address.bytes[13], address.bytes[14], address.bytes[15]}};
-    return nd_frame(neighbour_solicitation, *own_.ipv6, IpAddress::v6(group), group_mac, address,
-                    0);
+    return nd_frame(icmpv6_neighbour_solicitation, *own_.ipv6, IpAddress::v6(group), group_mac,
+                    address, 0);
 }
 
 Frame ArpNd::arp_frame(std::uint16_t operation, const rte_ether_addr& target_mac,
@@ -242,7 +242,7 @@ Frame ArpNd::nd_frame(std::uint8_t type, const IpAddress& source, const IpAddres
     auto* ip = reinterpret_cast<rte_ipv6_hdr*>(ethernet + 1);
     ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
     ip->payload_len = rte_cpu_to_be_16(sizeof(Icmpv6Nd) + nd_option);
-    ip->proto = icmpv6_protocol;
+    ip->proto = protocol_icmpv6;
     ip->hop_limits = nd_hop_limit;
     std::memcpy(ip->src_addr, source.bytes.data(), 16);
     std::memcpy(ip->dst_addr, destination.bytes.data(), 16);
@@ -251,8 +251,8 @@ Frame ArpNd::nd_frame(std::uint8_t type, const IpAddress& source, const IpAddres
     nd->flags = rte_cpu_to_be_32(flags);
     std::memcpy(nd->target, target.bytes.data(), 16);
     auto* option = reinterpret_cast<std::uint8_t*>(nd + 1);
-    option[0] =
-        type == neighbour_solicitation ? option_source_link_address : option_target_link_address;
+    option[0] = type == icmpv6_neighbour_solicitation ? option_source_link_address
+                                                      : option_target_link_address;
     option[1] = 1;  // length in units of 8 bytes
     std::memcpy(option + 2, own_.mac.addr_bytes, 6);
     nd->checksum = 0;

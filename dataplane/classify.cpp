@@ -6,12 +6,10 @@
 #include <cstring>
 
 #include "dataplane/headers.hpp"
+#include "dataplane/protocol_numbers.hpp"
 
 namespace meshgate::dataplane {
 namespace {
-
-constexpr std::uint8_t icmpv6_neighbour_solicitation = 135;
-constexpr std::uint8_t icmpv6_neighbour_advertisement = 136;
 
 enum class Class : std::uint8_t { data, handshake, neighbour, drop };
 

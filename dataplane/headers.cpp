@@ -4,12 +4,11 @@
 #include <rte_byteorder.h>
 
 #include "dataplane/checksum.hpp"
+#include "dataplane/protocol_numbers.hpp"
 
 namespace meshgate::dataplane {
 namespace {
 
-constexpr std::uint8_t ip_protocol_udp = 17;
-constexpr std::uint8_t ip_protocol_icmpv6 = 58;
 constexpr std::uint8_t default_ttl = 64;
 
 OuterKind parse_udp(rte_mbuf* packet, std::uint32_t l4_offset, std::uint32_t l4_length) {
@@ -46,7 +45,7 @@ OuterKind parse_ipv4(rte_mbuf* packet, std::uint32_t frame_length) {
         return OuterKind::malformed;
     }
     packet->l3_len = static_cast<std::uint16_t>(header_length);
-    if (ip->next_proto_id != ip_protocol_udp) {
+    if (ip->next_proto_id != protocol_udp) {
         return OuterKind::other_ip;
     }
     return parse_udp(packet, offset + header_length, total_length - header_length);
@@ -64,10 +63,10 @@ OuterKind parse_ipv6(rte_mbuf* packet, std::uint32_t frame_length) {
         return OuterKind::malformed;
     }
     packet->l3_len = sizeof(rte_ipv6_hdr);
-    if (ip->proto == ip_protocol_icmpv6) {
+    if (ip->proto == protocol_icmpv6) {
         return OuterKind::icmpv6;
     }
-    if (ip->proto != ip_protocol_udp) {
+    if (ip->proto != protocol_udp) {
         return OuterKind::other_ip;  // extension headers included: WireGuard never sends them
     }
     return parse_udp(packet, offset + sizeof(rte_ipv6_hdr), payload_length);
@@ -176,7 +175,7 @@ bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
         auto* ip = reinterpret_cast<rte_ipv6_hdr*>(ethernet + 1);
         ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
         ip->payload_len = udp->dgram_len;
-        ip->proto = ip_protocol_udp;
+        ip->proto = protocol_udp;
         ip->hop_limits = default_ttl;
         std::memcpy(ip->src_addr, addresses.source.address.bytes.data(), 16);
         std::memcpy(ip->dst_addr, addresses.destination.address.bytes.data(), 16);
@@ -192,7 +191,7 @@ bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
         // Don't fragment: WireGuard's MTU arithmetic assumes the path carries whole datagrams.
         ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
         ip->time_to_live = default_ttl;
-        ip->next_proto_id = ip_protocol_udp;
+        ip->next_proto_id = protocol_udp;
         ip->src_addr = addresses.source.address.v4_network_order();
         ip->dst_addr = addresses.destination.address.v4_network_order();
         ip->hdr_checksum = 0;

@@ -10,6 +10,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "dataplane/protocol_numbers.hpp"
+
 namespace meshgate::dataplane {
 
 // The headers of one packet as NAT sees them. Offsets are from the IP header.
@@ -31,26 +33,9 @@ struct NatPacket {
 
 namespace {
 
-constexpr std::uint8_t protocol_icmp = 1;
-constexpr std::uint8_t protocol_tcp = 6;
-constexpr std::uint8_t protocol_udp = 17;
-constexpr std::uint8_t protocol_icmpv6 = 58;
-
 constexpr std::uint8_t tcp_fin = 0x01;
 constexpr std::uint8_t tcp_syn = 0x02;
 constexpr std::uint8_t tcp_rst = 0x04;
-
-constexpr std::uint8_t icmp_echo_reply = 0;
-constexpr std::uint8_t icmp_unreachable = 3;  // includes code 4, fragmentation needed
-constexpr std::uint8_t icmp_echo_request = 8;
-constexpr std::uint8_t icmp_time_exceeded = 11;
-constexpr std::uint8_t icmp_parameter_problem = 12;
-constexpr std::uint8_t icmpv6_unreachable = 1;
-constexpr std::uint8_t icmpv6_packet_too_big = 2;
-constexpr std::uint8_t icmpv6_time_exceeded = 3;
-constexpr std::uint8_t icmpv6_parameter_problem = 4;
-constexpr std::uint8_t icmpv6_echo_request = 128;
-constexpr std::uint8_t icmpv6_echo_reply = 129;
 
 // Bytes an ICMP error carries before the quoted packet (type, code, checksum, 4 more).
 constexpr std::uint32_t icmp_error_header = 8;

@@ -5,13 +5,11 @@
 
 #include <cstring>
 
+#include "dataplane/protocol_numbers.hpp"
+
 namespace meshgate::dataplane {
 namespace {
 
-constexpr std::uint8_t protocol_icmp = 1;
-constexpr std::uint8_t protocol_icmpv6 = 58;
-constexpr std::uint8_t icmpv6_echo_request = 128;
-constexpr std::uint8_t icmpv6_echo_reply = 129;
 constexpr std::uint8_t reply_ttl = 64;
 
 bool is_v6(const rte_mbuf* packet) {
