@@ -1,6 +1,5 @@
 #include "dataplane/flow_log.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <rte_cycles.h>
 #include <unistd.h>
@@ -14,6 +13,9 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "dataplane/control_lcore.hpp"
+#include "dataplane/protocol_numbers.hpp"
+
 namespace meshgate::dataplane {
 namespace {
 
@@ -21,25 +23,22 @@ constexpr unsigned pop_burst = 32;
 
 std::string protocol_name(std::uint8_t protocol) {
     switch (protocol) {
-        case 6:
+        case protocol_tcp:
             return "tcp";
-        case 17:
+        case protocol_udp:
             return "udp";
-        case 1:
+        case protocol_icmp:
             return "icmp";
-        case 58:
+        case protocol_icmpv6:
             return "icmpv6";
         default:
             return std::to_string(protocol);
     }
 }
 
-// "10.100.0.2:51514", "[2001:db8::2]:443".
+// "10.100.0.2:51514", "[2001:db8::2]:443": the engine's endpoint format, as everywhere else.
 std::string address_port(const IpAddress& address, std::uint16_t port) {
-    char text[INET6_ADDRSTRLEN];
-    ::inet_ntop(address.is_v6 ? AF_INET6 : AF_INET, address.bytes.data(), text, sizeof text);
-    const std::string host = address.is_v6 ? "[" + std::string(text) + "]" : std::string(text);
-    return host + ":" + std::to_string(port);
+    return to_engine_endpoint({address, port}).to_string();
 }
 
 // RFC 3339 UTC with milliseconds: "2026-11-25T09:00:00.123Z".

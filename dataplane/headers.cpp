@@ -104,6 +104,15 @@ OuterKind parse_outer(rte_mbuf* packet) {
 
 namespace {
 
+// The UDP checksum over the pseudo-header's sum, the UDP header and the payload. The result 0
+// is sent as 0xFFFF: over UDP, 0 means "no checksum" (RFC 768).
+std::uint16_t udp_checksum(std::uint16_t pseudo_header_sum, const rte_udp_hdr* udp) {
+    const std::uint16_t length = rte_be_to_cpu_16(udp->dgram_len);
+    std::uint16_t checksum = static_cast<std::uint16_t>(
+        ~fold_sum(std::uint32_t{pseudo_header_sum} + fold_sum(raw_sum(udp, length))));
+    return checksum == 0 ? 0xFFFF : checksum;
+}
+
 Endpoint udp_endpoint(const rte_mbuf* packet, bool source) {
     Endpoint endpoint;
     auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
@@ -135,19 +144,6 @@ std::uint16_t udp_payload_length(const rte_mbuf* packet) {
         rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, packet->l2_len + packet->l3_len);
     return static_cast<std::uint16_t>(rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr));
 }
-
-namespace {
-
-// The UDP checksum over the pseudo-header's sum, the UDP header and the payload. The result 0
-// is sent as 0xFFFF: over UDP, 0 means "no checksum" (RFC 768).
-std::uint16_t udp_checksum(std::uint16_t pseudo_header_sum, const rte_udp_hdr* udp) {
-    const std::uint16_t length = rte_be_to_cpu_16(udp->dgram_len);
-    std::uint16_t checksum = static_cast<std::uint16_t>(
-        ~fold_sum(std::uint32_t{pseudo_header_sum} + fold_sum(raw_sum(udp, length))));
-    return checksum == 0 ? 0xFFFF : checksum;
-}
-
-}  // namespace
 
 bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
     const bool v6 = addresses.source.address.is_v6;
