@@ -6,7 +6,7 @@ namespace meshgate::crypto {
 
 PrivateKey generate_private_key() {
     PrivateKey key;
-    randombytes_buf(key.data(), key.size());
+    random_bytes(key.data(), key.size());
     // Clamp (RFC 7748 §5) so the stored form equals what `wg genkey` writes.
     key.data()[0] &= 248;
     key.data()[31] &= 127;
@@ -29,10 +29,6 @@ bool dh(SharedSecret& out, const PrivateKey& private_key, const PublicKey& publi
         return false;
     }
     return true;
-}
-
-void random_bytes(void* out, std::size_t size) {
-    randombytes_buf(out, size);
 }
 
 }  // namespace meshgate::crypto

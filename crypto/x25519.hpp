@@ -2,12 +2,13 @@
 #pragma once
 
 #include "crypto/keys.hpp"
+#include "crypto/random.hpp"
 
 namespace meshgate::crypto {
 
 using SharedSecret = Secret<key_size>;
 
-// A fresh private key from the system CSPRNG, clamped as `wg genkey` prints it.
+// A fresh private key from random_bytes, clamped as `wg genkey` prints it.
 PrivateKey generate_private_key();
 PublicKey derive_public_key(const PrivateKey& private_key);
 
@@ -15,8 +16,5 @@ PublicKey derive_public_key(const PrivateKey& private_key);
 // zeros (a low-order public key): WireGuard treats that as a failed handshake.
 [[nodiscard]] bool dh(SharedSecret& out, const PrivateKey& private_key,
                       const PublicKey& public_key);
-
-// Fills with random bytes from the system CSPRNG (libsodium's randombytes).
-void random_bytes(void* out, std::size_t size);
 
 }  // namespace meshgate::crypto
