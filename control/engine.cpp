@@ -31,6 +31,56 @@ Action send_action(PeerId peer, const Endpoint& to, std::vector<std::uint8_t> by
     return action;
 }
 
+bool is_initiation(std::span<const std::uint8_t> datagram) {
+    std::uint32_t type = 0;
+    if (datagram.size() != sizeof(Initiation)) {
+        return false;
+    }
+    std::memcpy(&type, datagram.data(), 4);
+    return static_cast<MessageType>(type) == MessageType::initiation;
+}
+
+// An initiation that passed the cheap checks in on_datagrams, carried through its batched
+// Diffie-Hellman passes.
+struct AdmittedInitiation {
+    Initiation message;
+    Endpoint from;
+    crypto::PublicKey their_ephemeral{};
+    noise::PrecomputedDh es;
+    noise::ResponderEphemeral ephemeral;
+    Peer* sender = nullptr;
+};
+
+// One X25519 computation of a batch, and where its result goes.
+struct DhTerm {
+    const crypto::PrivateKey* private_key;
+    const crypto::PublicKey* point;  // null: the base point (a public key)
+    std::uint8_t* out;
+    bool* valid;  // null for a public key, which is never all zeros
+};
+
+DhTerm shared_term(noise::PrecomputedDh& result, const crypto::PrivateKey& private_key,
+                   const crypto::PublicKey& point) {
+    return {&private_key, &point, result.secret.data(), &result.valid};
+}
+
+DhTerm public_key_term(crypto::PublicKey& result, const crypto::PrivateKey& private_key) {
+    return {&private_key, nullptr, result.data(), nullptr};
+}
+
+void compute_terms(std::span<DhTerm> terms) {
+    for (DhTerm& term : terms) {
+        if (term.point == nullptr) {
+            crypto::PublicKey key = crypto::derive_public_key(*term.private_key);
+            std::memcpy(term.out, key.data(), key.size());
+            continue;
+        }
+        crypto::SharedSecret shared;
+        *term.valid = crypto::dh(shared, *term.private_key, *term.point);
+        std::memcpy(term.out, shared.data(), shared.size());
+    }
+}
+
 }  // namespace
 
 std::string_view engine_drop_name(EngineDrop reason) {
@@ -103,9 +153,15 @@ void Engine::count(EngineDrop reason, Actions& out, PeerId peer) {
 Actions Engine::on_datagram(std::span<const std::uint8_t> datagram, const Endpoint& from,
                             Timestamp now, WallClock wall, bool under_load) {
     Actions out;
+    dispatch(datagram, from, now, wall, under_load, out);
+    return out;
+}
+
+void Engine::dispatch(std::span<const std::uint8_t> datagram, const Endpoint& from, Timestamp now,
+                      WallClock wall, bool under_load, Actions& out) {
     if (datagram.size() < 4) {
         count(EngineDrop::bad_length, out);
-        return out;
+        return;
     }
     std::uint32_t type;
     std::memcpy(&type, datagram.data(), 4);  // little-endian; reserved bytes must be zero
@@ -141,6 +197,63 @@ Actions Engine::on_datagram(std::span<const std::uint8_t> datagram, const Endpoi
         default:
             count(EngineDrop::unknown_type, out);
     }
+}
+
+Actions Engine::on_datagrams(std::span<const Datagram> datagrams, Timestamp now, WallClock wall,
+                             bool under_load) {
+    Actions out;
+    // Pass 1, in arrival order: everything but initiations is handled at once; initiations
+    // go through the cheap checks (MACs, cookies, rate limit) and wait.
+    std::vector<AdmittedInitiation> admitted;
+    for (const Datagram& datagram : datagrams) {
+        if (!is_initiation(datagram.bytes)) {
+            dispatch(datagram.bytes, datagram.from, now, wall, under_load, out);
+            continue;
+        }
+        AdmittedInitiation initiation;
+        initiation.message = read_message<Initiation>(datagram.bytes);
+        initiation.from = datagram.from;
+        if (admit_handshake(datagram.bytes, initiation.message.sender_index, datagram.from, now,
+                            under_load, out)) {
+            admitted.push_back(std::move(initiation));
+        }
+    }
+    if (admitted.empty()) {
+        return out;
+    }
+    // Pass 2: "es" for all of them together, and only that: nothing more is spent on an
+    // initiation until it has authenticated.
+    std::vector<DhTerm> terms;
+    for (AdmittedInitiation& initiation : admitted) {
+        std::memcpy(initiation.their_ephemeral.data(), initiation.message.unencrypted_ephemeral,
+                    key_bytes);
+        terms.push_back(shared_term(initiation.es, local_.private_key, initiation.their_ephemeral));
+    }
+    compute_terms(terms);
+    for (AdmittedInitiation& initiation : admitted) {
+        initiation.sender =
+            consume_initiation(initiation.message, initiation.from, now, &initiation.es, out);
+    }
+    // Pass 3: each response's ephemeral key with its "ee" and "se" terms, together.
+    terms.clear();
+    for (AdmittedInitiation& initiation : admitted) {
+        if (initiation.sender == nullptr) {
+            continue;
+        }
+        noise::ResponderEphemeral& ephemeral = initiation.ephemeral;
+        ephemeral.private_key = crypto::generate_private_key();
+        terms.push_back(public_key_term(ephemeral.public_key, ephemeral.private_key));
+        terms.push_back(shared_term(ephemeral.ephemeral_ephemeral, ephemeral.private_key,
+                                    initiation.their_ephemeral));
+        terms.push_back(shared_term(ephemeral.ephemeral_static, ephemeral.private_key,
+                                    initiation.sender->identity.public_key));
+    }
+    compute_terms(terms);
+    for (AdmittedInitiation& initiation : admitted) {
+        if (initiation.sender != nullptr) {
+            respond(*initiation.sender, initiation.from, now, &initiation.ephemeral, out);
+        }
+    }
     return out;
 }
 
@@ -174,31 +287,39 @@ void Engine::on_initiation(std::span<const std::uint8_t> message, const Endpoint
     if (!admit_handshake(message, initiation.sender_index, from, now, under_load, out)) {
         return;
     }
-    auto progress = noise::open_initiation_static(initiation, local_);
+    if (Peer* sender = consume_initiation(initiation, from, now, nullptr, out)) {
+        respond(*sender, from, now, nullptr, out);
+    }
+    (void)wall;
+}
+
+Peer* Engine::consume_initiation(const Initiation& initiation, const Endpoint& from, Timestamp now,
+                                 const noise::PrecomputedDh* es, Actions& out) {
+    auto progress = noise::open_initiation_static(initiation, local_, es);
     if (!progress) {
         count(EngineDrop::bad_initiation, out);
-        return;
+        return nullptr;
     }
     Peer* sender = peer_by_key(progress->initiator_static);
     if (sender == nullptr) {
         count(EngineDrop::unknown_peer, out);
-        return;
+        return nullptr;
     }
     auto timestamp = noise::open_initiation_timestamp(initiation, *progress, sender->identity);
     if (!timestamp) {
         count(EngineDrop::bad_initiation, out, sender->id);
-        return;
+        return nullptr;
     }
     // Replay: a captured initiation can never be consumed twice (whitepaper §5.1).
     if (sender->latest_timestamp && !crypto::tai64n_after(*timestamp, *sender->latest_timestamp)) {
         count(EngineDrop::stale_timestamp, out, sender->id);
-        return;
+        return nullptr;
     }
     const Duration flood_interval = 1'000'000'000ns / config_.max_initiations_per_second;
     if (sender->last_initiation_consumed &&
         now - *sender->last_initiation_consumed < flood_interval) {
         count(EngineDrop::initiation_flood, out, sender->id);
-        return;
+        return nullptr;
     }
     // Authenticated: from here on the peer's state changes.
     sender->latest_timestamp = *timestamp;
@@ -208,23 +329,26 @@ void Engine::on_initiation(std::span<const std::uint8_t> message, const Endpoint
     }
     noise::accept_initiation(initiation, std::move(*progress), sender->handshake);
     sender->endpoint = from;
+    return sender;
+}
 
+void Engine::respond(Peer& sender, const Endpoint& from, Timestamp now,
+                     const noise::ResponderEphemeral* ephemeral, Actions& out) {
     Response response;
-    const std::uint32_t index = indexes_.allocate(sender->id, sender->owner);
-    if (!noise::create_response(response, sender->handshake, sender->identity, index)) {
+    const std::uint32_t index = indexes_.allocate(sender.id, sender.owner);
+    if (!noise::create_response(response, sender.handshake, sender.identity, index, ephemeral)) {
         indexes_.release(index);
-        sender->handshake.clear();
+        sender.handshake.clear();
         return;
     }
     auto bytes = bytes_of(response);
-    sender->cookie.add_macs(bytes, now, config_);
-    auto keys = noise::begin_session(sender->handshake);
-    out.push_back(send_action(sender->id, from, std::move(bytes)));
-    on_authenticated_packet_sent(*sender, now);
+    sender.cookie.add_macs(bytes, now, config_);
+    auto keys = noise::begin_session(sender.handshake);
+    out.push_back(send_action(sender.id, from, std::move(bytes)));
+    on_authenticated_packet_sent(sender, now);
     if (keys) {
-        install_session(*sender, std::move(*keys), now, out);
+        install_session(sender, std::move(*keys), now, out);
     }
-    (void)wall;
 }
 
 void Engine::on_response(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,
