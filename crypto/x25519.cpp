@@ -37,10 +37,19 @@ bool dh(SharedSecret& out, const PrivateKey& private_key, const PublicKey& publi
 
 namespace {
 
-// Below this many jobs an eight-lane pass, which costs the same however many lanes are busy,
-// takes longer than libsodium doing them one by one (bench: x25519/batch/1 against
-// x25519/dh).
-constexpr std::size_t min_ifma_jobs = 2;
+// Whether a final partial group (fewer than eight jobs) should go to libsodium instead: an
+// eight-lane pass costs the same however many lanes are busy, about two of libsodium's
+// variable-base DHs, while libsodium's fixed-base public key costs about a third of one
+// (bench/RESULTS.md: 29.8 and 11.3 us; x25519/batch/8 against x25519/dh). In those units:
+constexpr int sodium_dh_cost = 3, sodium_public_key_cost = 1, ifma_pass_cost = 6;
+
+bool cheaper_on_sodium(std::span<const DhJob> jobs) {
+    int cost = 0;
+    for (const DhJob& job : jobs) {
+        cost += job.point != nullptr ? sodium_dh_cost : sodium_public_key_cost;
+    }
+    return cost < ifma_pass_cost;
+}
 
 // The rule dh() applies, for both kinds of job: an all-zero result is a failure.
 void finish(DhJob& job) {
@@ -82,7 +91,7 @@ void dh_batch(std::span<DhJob> jobs, const CpuFeatures& cpu) {
     const bool ifma = cpu.has_avx512_core() && cpu.avx512ifma;
     while (!jobs.empty()) {
         std::size_t n = std::min<std::size_t>(jobs.size(), x25519_ifma::lanes);
-        if (ifma && n >= min_ifma_jobs) {
+        if (ifma && (n == x25519_ifma::lanes || !cheaper_on_sodium(jobs.first(n)))) {
             run_ifma(jobs.first(n));
         } else {
             std::for_each(jobs.begin(), jobs.begin() + n, run_sodium);
