@@ -51,36 +51,6 @@ struct AdmittedInitiation {
     Peer* sender = nullptr;
 };
 
-// One X25519 computation of a batch, and where its result goes.
-struct DhTerm {
-    const crypto::PrivateKey* private_key;
-    const crypto::PublicKey* point;  // null: the base point (a public key)
-    std::uint8_t* out;
-    bool* valid;  // null for a public key, which is never all zeros
-};
-
-DhTerm shared_term(noise::PrecomputedDh& result, const crypto::PrivateKey& private_key,
-                   const crypto::PublicKey& point) {
-    return {&private_key, &point, result.secret.data(), &result.valid};
-}
-
-DhTerm public_key_term(crypto::PublicKey& result, const crypto::PrivateKey& private_key) {
-    return {&private_key, nullptr, result.data(), nullptr};
-}
-
-void compute_terms(std::span<DhTerm> terms) {
-    for (DhTerm& term : terms) {
-        if (term.point == nullptr) {
-            crypto::PublicKey key = crypto::derive_public_key(*term.private_key);
-            std::memcpy(term.out, key.data(), key.size());
-            continue;
-        }
-        crypto::SharedSecret shared;
-        *term.valid = crypto::dh(shared, *term.private_key, *term.point);
-        std::memcpy(term.out, shared.data(), shared.size());
-    }
-}
-
 }  // namespace
 
 std::string_view engine_drop_name(EngineDrop reason) {
@@ -97,7 +67,8 @@ Engine::Engine(const crypto::PrivateKey& private_key, const ProtocolConfig& conf
       local_(private_key),
       cookie_checker_(local_.public_key),
       rate_limiter_(config),
-      indexes_(config.owner_bits) {}
+      indexes_(config.owner_bits),
+      cpu_(crypto::CpuFeatures::detect()) {}
 
 std::optional<PeerId> Engine::add_peer(const PeerOptions& options) {
     if (peers_by_key_.contains(options.public_key) || options.public_key == local_.public_key) {
@@ -223,32 +194,45 @@ Actions Engine::on_datagrams(std::span<const Datagram> datagrams, Timestamp now,
     }
     // Pass 2: "es" for all of them together, and only that: nothing more is spent on an
     // initiation until it has authenticated.
-    std::vector<DhTerm> terms;
+    std::vector<crypto::DhJob> jobs;
     for (AdmittedInitiation& initiation : admitted) {
         std::memcpy(initiation.their_ephemeral.data(), initiation.message.unencrypted_ephemeral,
                     key_bytes);
-        terms.push_back(shared_term(initiation.es, local_.private_key, initiation.their_ephemeral));
+        jobs.push_back(crypto::DhJob::shared_secret(initiation.es.secret, local_.private_key,
+                                                    initiation.their_ephemeral));
     }
-    compute_terms(terms);
-    for (AdmittedInitiation& initiation : admitted) {
+    crypto::dh_batch(jobs, cpu_);
+    for (std::size_t i = 0; i < admitted.size(); ++i) {
+        AdmittedInitiation& initiation = admitted[i];
+        initiation.es.valid = jobs[i].ok;
         initiation.sender =
             consume_initiation(initiation.message, initiation.from, now, &initiation.es, out);
     }
     // Pass 3: each response's ephemeral key with its "ee" and "se" terms, together.
-    terms.clear();
+    jobs.clear();
     for (AdmittedInitiation& initiation : admitted) {
         if (initiation.sender == nullptr) {
             continue;
         }
         noise::ResponderEphemeral& ephemeral = initiation.ephemeral;
         ephemeral.private_key = crypto::generate_private_key();
-        terms.push_back(public_key_term(ephemeral.public_key, ephemeral.private_key));
-        terms.push_back(shared_term(ephemeral.ephemeral_ephemeral, ephemeral.private_key,
-                                    initiation.their_ephemeral));
-        terms.push_back(shared_term(ephemeral.ephemeral_static, ephemeral.private_key,
-                                    initiation.sender->identity.public_key));
+        jobs.push_back(crypto::DhJob::public_key(ephemeral.public_key, ephemeral.private_key));
+        jobs.push_back(crypto::DhJob::shared_secret(ephemeral.ephemeral_ephemeral.secret,
+                                                    ephemeral.private_key,
+                                                    initiation.their_ephemeral));
+        jobs.push_back(crypto::DhJob::shared_secret(ephemeral.ephemeral_static.secret,
+                                                    ephemeral.private_key,
+                                                    initiation.sender->identity.public_key));
     }
-    compute_terms(terms);
+    crypto::dh_batch(jobs, cpu_);
+    std::size_t job = 0;
+    for (AdmittedInitiation& initiation : admitted) {
+        if (initiation.sender != nullptr) {
+            initiation.ephemeral.ephemeral_ephemeral.valid = jobs[job + 1].ok;
+            initiation.ephemeral.ephemeral_static.valid = jobs[job + 2].ok;
+            job += 3;
+        }
+    }
     for (AdmittedInitiation& initiation : admitted) {
         if (initiation.sender != nullptr) {
             respond(*initiation.sender, initiation.from, now, &initiation.ephemeral, out);

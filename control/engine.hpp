@@ -26,6 +26,7 @@
 #include "control/peer.hpp"
 #include "control/protocol_config.hpp"
 #include "control/ratelimiter.hpp"
+#include "crypto/cpu_features.hpp"
 
 namespace meshgate::control {
 
@@ -149,6 +150,7 @@ class Engine {
     PeerId next_peer_id_ = 1;
     std::array<std::uint64_t, engine_drop_count> drops_{};
     Timestamp last_collect_{};
+    crypto::CpuFeatures cpu_;  // picks dh_batch's IFMA path
 };
 
 }  // namespace meshgate::control

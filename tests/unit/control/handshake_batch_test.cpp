@@ -16,7 +16,8 @@ namespace {
 using namespace std::chrono_literals;
 using test::FakeClock;
 
-constexpr unsigned initiator_count = 5;
+// Enough for full eight-lane dh_batch passes in both DH passes (12 "es", 36 after).
+constexpr unsigned initiator_count = 12;
 
 // One responder key, two responder engines (one fed in bursts, one message by message),
 // and initiators every responder knows, plus one it does not.
