@@ -12,8 +12,10 @@
 // peers; only worker_iteration() is timed (manual time, thread CPU time), so generating traffic and
 // freeing transmitted frames cost nothing here.
 #include <benchmark/benchmark.h>
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <cstdlib>
 
 #include <ctime>
 #include <filesystem>
@@ -202,13 +204,22 @@ void register_benchmarks() {
 }  // namespace meshgate::bench
 
 int main(int argc, char** argv) {
-    // EAL without hugepages or PCI: the benchmark feeds the worker from memory.
+    // EAL without PCI: the benchmark feeds the worker from memory. Without hugepages by
+    // default (CI machines have none); MESHGATE_BENCH_HUGEPAGES=1 uses 2 MiB pages, as a
+    // production gateway would, so tables and packet pools stop missing the TLB.
     std::string prefix = "meshgate-bench-" + std::to_string(::getpid());
-    const char* eal_args[] = {"pipeline_bench", "--no-huge",   "-m",    "4096", "--no-pci",
-                              "--no-shconf",    "--log-level", "error", "-l",   "0",
-                              "--file-prefix",  prefix.c_str()};
-    if (rte_eal_init(static_cast<int>(std::size(eal_args)), const_cast<char**>(eal_args)) < 0) {
-        std::fprintf(stderr, "pipeline_bench: rte_eal_init failed\n");
+    const char* hugepages = std::getenv("MESHGATE_BENCH_HUGEPAGES");
+    const bool use_hugepages = hugepages != nullptr && std::string(hugepages) == "1";
+    std::vector<const char*> eal_args = {
+        "pipeline_bench", "-m", "4096", "--no-pci",      "--no-shconf", "--log-level",
+        "error",          "-l", "0",    "--file-prefix", prefix.c_str()};
+    if (!use_hugepages) {
+        eal_args.push_back("--no-huge");
+    }
+    if (rte_eal_init(static_cast<int>(eal_args.size()), const_cast<char**>(eal_args.data())) < 0) {
+        std::fprintf(
+            stderr, "pipeline_bench: rte_eal_init failed%s\n",
+            use_hugepages ? " (MESHGATE_BENCH_HUGEPAGES=1: are 2 MiB pages reserved?)" : "");
         return 1;
     }
     meshgate::bench::register_benchmarks();
