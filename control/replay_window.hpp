@@ -42,8 +42,8 @@ class ReplayWindow {
 
     std::uint64_t greatest() const { return greatest_; }
 
-    // The memory check() and update() will touch for `counter`, for prefetching: the
-    // scalars' line and the bitmap word.
+    // The memory check() and update() touch for `counter`: the scalars, and the bitmap word
+    // (for prefetching, and for tests of the data plane's keypair layout).
     const void* state_address() const { return &greatest_; }
     const void* word_address(std::uint64_t counter) const { return &words_[word_of(counter)]; }
 

@@ -43,12 +43,11 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
     shared.sessions->lookup(indexes, found, burst.count);
     // Start the loads the later stages need (replay window word, the peer's slot) now, so
     // they arrive while the burst is being decrypted: with many peers they are cold.
-    // The keypair's lines first (its index and expiry, its replay state): the loop below
-    // reads them for every packet.
+    // The keypair's scalar line first (index, peer, expiry, replay state): the loop below
+    // reads it for every packet.
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         if (const Keypair* keypair = found[i]) {
             rte_prefetch0(&keypair->local_index);
-            rte_prefetch0(keypair->replay.state_address());
         }
     }
     for (std::uint16_t i = 0; i < burst.count; ++i) {

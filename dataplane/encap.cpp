@@ -16,11 +16,11 @@ bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
            keypair->send_counter < control::ReplayWindow::reject_after_messages;
 }
 
-// The lines sending_keypair() and the seal read: the key, the expiry, the counter.
+// The two lines sending_keypair() and the seal read: the key, and the scalars (expiry,
+// remote index, counter).
 void prefetch_for_sending(const Keypair* keypair) {
     if (keypair != nullptr) {
         rte_prefetch0(keypair->send_key.data());
-        rte_prefetch0(&keypair->reject_after_tsc);
         rte_prefetch0(&keypair->send_counter);
     }
 }

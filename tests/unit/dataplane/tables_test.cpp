@@ -80,5 +80,30 @@ TEST(OwnerOfIndex, LowBitsNameTheWorker) {
     EXPECT_EQ(owner_of_index(0xFFFFFFFF, 0), 0u);
 }
 
+// The layout decap and encap are priced by: keys in one cache line, every scalar a worker
+// reads or writes in the next (including the replay window's), the bitmap after them.
+TEST(KeypairLayout, WorkersTouchTwoLinesAndOneBitmapWord) {
+    auto keypair = std::make_unique<Keypair>();
+    auto line_of = [&](const void* address) {
+        return (reinterpret_cast<std::uintptr_t>(address) -
+                reinterpret_cast<std::uintptr_t>(keypair.get())) /
+               64;
+    };
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(keypair.get()) % 64, 0u);
+    EXPECT_EQ(line_of(keypair->receive_key.data()), 0u);
+    EXPECT_EQ(line_of(keypair->send_key.data() + 31), 0u);
+    for (const void* scalar :
+         {static_cast<const void*>(&keypair->local_index),
+          static_cast<const void*>(&keypair->remote_index),
+          static_cast<const void*>(&keypair->peer),
+          static_cast<const void*>(&keypair->reject_after_tsc),
+          static_cast<const void*>(&keypair->initiator),
+          static_cast<const void*>(&keypair->send_counter),
+          static_cast<const void*>(&keypair->received_data), keypair->replay.state_address()}) {
+        EXPECT_EQ(line_of(scalar), 1u);
+    }
+    EXPECT_GE(line_of(keypair->replay.word_address(0)), 2u);
+}
+
 }  // namespace
 }  // namespace meshgate::dataplane
