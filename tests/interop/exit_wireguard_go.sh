@@ -79,30 +79,6 @@ setup_network() {
   ip -n "$ns_lan" -6 route add default via fd00:77::1
 }
 
-# An HTTP server that answers every GET with the caller's address and port, on IPv4 and IPv6.
-start_http_server() {
-  local ns=$1
-  ip netns exec "$ns" python3 - >"$MG_LOGDIR/http-$ns.log" 2>&1 <<'PY' &
-import http.server, socket
-class Caller(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        host = self.client_address[0].removeprefix("::ffff:")
-        body = ("%s %d\n" % (host, self.client_address[1])).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-class DualStack(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-DualStack(("::", 8080), Caller).serve_forever()
-PY
-}
-
 # start_client NAME N: wireguard-go at 198.51.100.N with tunnel 10.100.0.N and fd00:100::N,
 # routing everything into the tunnel. The gateway's endpoint stays on eth0: its /25 is more
 # specific than the default route.
@@ -113,9 +89,7 @@ start_client() {
   client_pub[$name]=$(wg pubkey <<<"${client_key[$name]}")
   client_if[$name]="${MG_PREFIX}${name}"
   echo "${client_key[$name]}" >"$MG_LOGDIR/$name.key"
-  mg_wireguard_go "$ns" "${client_if[$name]}"
-  mg_in "$ns" wg set "${client_if[$name]}" private-key "$MG_LOGDIR/$name.key" \
-    peer "$gw_pub" allowed-ips 0.0.0.0/0,::/0 endpoint 198.51.100.1:51820 persistent-keepalive 25
+  mg_wg_client "$ns" "${client_if[$name]}" "$MG_LOGDIR/$name.key" "$gw_pub" 0.0.0.0/0,::/0
   mg_in "$ns" ip addr add "10.100.0.$n/24" dev "${client_if[$name]}"
   mg_in "$ns" ip addr add "fd00:100::$n/64" dev "${client_if[$name]}" nodad
   mg_in "$ns" ip link set "${client_if[$name]}" up
@@ -176,19 +150,7 @@ $(peer_yaml d 5 exit "    rate_limit:
 YAML
 }
 
-start_gateway() {
-  local lcores="0@0"
-  local w
-  for w in $(seq 1 "$workers"); do lcores+=",$w@$(( w > 1 ? 1 : w ))"; done
-  ip netns exec "$ns_gw" "$meshgate" run -c "$MG_LOGDIR/gw.yaml" --socket "$MG_LOGDIR/mg.sock" \
-    -- --lcores "$lcores" --file-prefix "$MG_PREFIX" --log-level error \
-    >"$MG_LOGDIR/meshgate.log" 2>&1 &
-  mg_wait_for_socket "$MG_LOGDIR/mg.sock" && return 0
-  cat "$MG_LOGDIR/meshgate.log" >&2
-  mg_fail "meshgate did not start"
-}
-
-show() { "$meshgate" show --socket "$MG_LOGDIR/mg.sock"; }
+show() { mg_show "$meshgate"; }
 
 # fetch CLIENT URL: what the HTTP server answered ("address port"), or nothing.
 fetch() { ip netns exec "${client_ns[$1]}" curl -s -g --max-time 5 "$2" || true; }
@@ -314,10 +276,10 @@ main() {
   start_client b 3
   start_client c 4
   start_client d 5
-  start_http_server "$ns_srv"
+  mg_http_whoami "$ns_srv"
   ip netns exec "$ns_srv" iperf3 -s >/dev/null 2>&1 &
   write_config
-  start_gateway
+  mg_start_meshgate "$ns_gw" "$meshgate" "$workers"
   mg_check "every client completes a handshake" test_handshakes
   mg_check "the HTTP server sees the uplink address (IPv4 and IPv6)" test_http_source
   mg_check "ping through the exit (IPv4 and IPv6)" test_ping
@@ -328,12 +290,7 @@ main() {
   mg_check "exit without lan cannot reach the lan host; with lan it can" test_lan
   mg_check "a peer limited to 20 Mbit/s measures within 20%" test_rate_limit
   mg_check "the flow log holds the HTTP flow with the peer's key and NAT port" test_flow_log
-  show || true
-  if [ "$MG_FAILURES" -ne 0 ]; then
-    mg_log "$MG_FAILURES check(s) failed; logs in $MG_LOGDIR"
-    cat "$MG_LOGDIR/meshgate.log" >&2
-    return 1
-  fi
+  mg_report_meshgate "$meshgate"
 }
 
 mg_init
