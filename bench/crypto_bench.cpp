@@ -4,6 +4,8 @@
 //     backend: batch (the engine's own per-job choice), avx512, ipsecmb, sodium (forced)
 //     size: 64 128 256 512 1024 1420, or imix (bursts of 32 drawn 7:4:1 from 64/576/1420 B)
 //     Bursts of 32 jobs, each with its own key (one peer per packet, the worst case).
+//   x25519/batch/<n>: dh_batch() over n independent DH jobs (distinct keys and points);
+//     items = DH operations, comparable with x25519/dh (libsodium, one at a time)
 //   x25519/dh, hmac/blake2s, blake2s/{meshgate,openssl}/<size>
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
@@ -162,6 +164,25 @@ void x25519_dh(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 
+void x25519_batch(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    std::vector<PrivateKey> keys(n);
+    std::vector<PublicKey> points(n);
+    std::vector<SharedSecret> out(n);
+    std::vector<DhJob> jobs;
+    for (std::size_t i = 0; i < n; ++i) {
+        keys[i] = generate_private_key();
+        points[i] = derive_public_key(generate_private_key());
+        jobs.push_back(DhJob::shared_secret(out[i], keys[i], points[i]));
+    }
+    const auto cpu = CpuFeatures::detect();
+    for (auto _ : state) {
+        dh_batch(jobs, cpu);
+        benchmark::DoNotOptimize(jobs.data());
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+
 void hmac_blake2s(benchmark::State& state) {
     std::uint8_t key[32] = {1}, input[33] = {2}, out[32];
     for (auto _ : state) {
@@ -202,6 +223,7 @@ void blake2s_openssl(benchmark::State& state) {
 }  // namespace meshgate::crypto
 
 BENCHMARK(meshgate::crypto::x25519_dh)->Name("x25519/dh");
+BENCHMARK(meshgate::crypto::x25519_batch)->Name("x25519/batch")->Arg(1)->Arg(8)->Arg(32);
 BENCHMARK(meshgate::crypto::hmac_blake2s)->Name("hmac/blake2s");
 BENCHMARK(meshgate::crypto::blake2s_meshgate)
     ->Name("blake2s/meshgate")

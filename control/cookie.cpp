@@ -27,6 +27,18 @@ crypto::Mac mac_over(std::span<const std::uint8_t> key, std::span<const std::uin
     return out;
 }
 
+crypto::Mac mac_over(const crypto::MacKey& key, std::span<const std::uint8_t> message,
+                     std::size_t length) {
+    crypto::Mac out;
+    key.mac(out, message.first(length));
+    return out;
+}
+
+crypto::MacKey labelled_mac_key(std::string_view label, const crypto::PublicKey& key) {
+    crypto::Hash derived = labelled_key(label, key);
+    return crypto::MacKey(derived);
+}
+
 // Handshake messages end in mac1 then mac2; everything before each is what it covers.
 std::size_t mac1_at(std::span<const std::uint8_t> message) {
     return message.size() - 2 * mac_bytes;
@@ -38,7 +50,7 @@ std::size_t mac2_at(std::span<const std::uint8_t> message) {
 }  // namespace
 
 CookieChecker::CookieChecker(const crypto::PublicKey& our_public_key)
-    : mac1_key_(labelled_key(label_mac1, our_public_key)),
+    : mac1_(labelled_mac_key(label_mac1, our_public_key)),
       cookie_encryption_key_(labelled_key(label_cookie, our_public_key)) {}
 
 // Cookie = MAC(secret, source address || port). The secret changes every
@@ -46,7 +58,9 @@ CookieChecker::CookieChecker(const crypto::PublicKey& our_public_key)
 crypto::Mac CookieChecker::cookie_for(const Endpoint& source, Timestamp now,
                                       const ProtocolConfig& config) {
     if (!secret_valid_ || now - secret_born_ >= config.cookie_secret_lifetime) {
-        crypto::random_bytes(secret_.data(), secret_.size());
+        crypto::SymmetricKey secret;
+        crypto::random_bytes(secret.data(), secret.size());
+        secret_ = crypto::MacKey(secret.span());
         secret_born_ = now;
         secret_valid_ = true;
     }
@@ -56,18 +70,23 @@ crypto::Mac CookieChecker::cookie_for(const Endpoint& source, Timestamp now,
     input[address_length] = static_cast<std::uint8_t>(source.port >> 8);
     input[address_length + 1] = static_cast<std::uint8_t>(source.port);
     crypto::Mac cookie;
-    crypto::mac(cookie, secret_.span(), {input, address_length + 2});
+    secret_.mac(cookie, {input, address_length + 2});
     return cookie;
 }
 
 MacCheck CookieChecker::check(std::span<const std::uint8_t> message, const Endpoint& source,
                               bool under_load, Timestamp now, const ProtocolConfig& config) {
-    const crypto::Mac expected_mac1 = mac_over(mac1_key_, message, mac1_at(message));
+    const crypto::Mac expected_mac1 = mac_over(mac1_, message, mac1_at(message));
     if (!crypto::equal(expected_mac1.data(), message.data() + mac1_at(message), mac_bytes)) {
         return MacCheck::bad_mac1;
     }
     if (!under_load) {
         return MacCheck::ok;
+    }
+    // An initiator without a cookie sends mac2 as zeros (a flood's messages all do). A real
+    // mac2 is all zeros with probability 2^-128, so no MAC is computed to reject it.
+    if (crypto::is_zero(message.data() + mac2_at(message), mac_bytes)) {
+        return MacCheck::needs_cookie;
     }
     const crypto::Mac cookie = cookie_for(source, now, config);
     const crypto::Mac expected_mac2 = mac_over(cookie, message, mac2_at(message));
@@ -93,7 +112,7 @@ CookieReply CookieChecker::make_reply(std::span<const std::uint8_t> message,
 }
 
 CookieMaker::CookieMaker(const crypto::PublicKey& peer_public_key)
-    : mac1_key_(labelled_key(label_mac1, peer_public_key)),
+    : mac1_(labelled_mac_key(label_mac1, peer_public_key)),
       cookie_decryption_key_(labelled_key(label_cookie, peer_public_key)) {}
 
 bool CookieMaker::has_cookie(Timestamp now, const ProtocolConfig& config) const {
@@ -102,7 +121,7 @@ bool CookieMaker::has_cookie(Timestamp now, const ProtocolConfig& config) const 
 
 void CookieMaker::add_macs(std::span<std::uint8_t> message, Timestamp now,
                            const ProtocolConfig& config) {
-    last_mac1_sent_ = mac_over(mac1_key_, message, mac1_at(message));
+    last_mac1_sent_ = mac_over(mac1_, message, mac1_at(message));
     std::memcpy(message.data() + mac1_at(message), last_mac1_sent_.data(), mac_bytes);
     have_sent_mac1_ = true;
     if (has_cookie(now, config)) {

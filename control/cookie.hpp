@@ -13,6 +13,7 @@
 #include "control/endpoint.hpp"
 #include "control/messages.hpp"
 #include "control/protocol_config.hpp"
+#include "crypto/blake2s.hpp"
 #include "crypto/keys.hpp"
 
 namespace meshgate::control {
@@ -38,9 +39,9 @@ class CookieChecker {
   private:
     crypto::Mac cookie_for(const Endpoint& source, Timestamp now, const ProtocolConfig& config);
 
-    crypto::Hash mac1_key_{};
+    crypto::MacKey mac1_;
     crypto::Hash cookie_encryption_key_{};
-    crypto::SymmetricKey secret_;
+    crypto::MacKey secret_;  // cookie = MAC(secret, source); random, replaced every 120 s
     Timestamp secret_born_{};
     bool secret_valid_ = false;
 };
@@ -60,7 +61,7 @@ class CookieMaker {
     bool has_cookie(Timestamp now, const ProtocolConfig& config) const;
 
   private:
-    crypto::Hash mac1_key_{};
+    crypto::MacKey mac1_;
     crypto::Hash cookie_decryption_key_{};
     crypto::Mac last_mac1_sent_{};
     bool have_sent_mac1_ = false;

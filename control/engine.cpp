@@ -31,6 +31,26 @@ Action send_action(PeerId peer, const Endpoint& to, std::vector<std::uint8_t> by
     return action;
 }
 
+bool is_initiation(std::span<const std::uint8_t> datagram) {
+    std::uint32_t type = 0;
+    if (datagram.size() != sizeof(Initiation)) {
+        return false;
+    }
+    std::memcpy(&type, datagram.data(), 4);
+    return static_cast<MessageType>(type) == MessageType::initiation;
+}
+
+// An initiation that passed the cheap checks in on_datagrams, carried through its batched
+// Diffie-Hellman passes.
+struct AdmittedInitiation {
+    Initiation message;
+    Endpoint from;
+    crypto::PublicKey their_ephemeral{};
+    noise::PrecomputedDh es;
+    noise::ResponderEphemeral ephemeral;
+    Peer* sender = nullptr;
+};
+
 }  // namespace
 
 std::string_view engine_drop_name(EngineDrop reason) {
@@ -47,7 +67,8 @@ Engine::Engine(const crypto::PrivateKey& private_key, const ProtocolConfig& conf
       local_(private_key),
       cookie_checker_(local_.public_key),
       rate_limiter_(config),
-      indexes_(config.owner_bits) {}
+      indexes_(config.owner_bits),
+      cpu_(crypto::CpuFeatures::detect()) {}
 
 std::optional<PeerId> Engine::add_peer(const PeerOptions& options) {
     if (peers_by_key_.contains(options.public_key) || options.public_key == local_.public_key) {
@@ -103,9 +124,15 @@ void Engine::count(EngineDrop reason, Actions& out, PeerId peer) {
 Actions Engine::on_datagram(std::span<const std::uint8_t> datagram, const Endpoint& from,
                             Timestamp now, WallClock wall, bool under_load) {
     Actions out;
+    dispatch(datagram, from, now, wall, under_load, out);
+    return out;
+}
+
+void Engine::dispatch(std::span<const std::uint8_t> datagram, const Endpoint& from, Timestamp now,
+                      WallClock wall, bool under_load, Actions& out) {
     if (datagram.size() < 4) {
         count(EngineDrop::bad_length, out);
-        return out;
+        return;
     }
     std::uint32_t type;
     std::memcpy(&type, datagram.data(), 4);  // little-endian; reserved bytes must be zero
@@ -141,6 +168,76 @@ Actions Engine::on_datagram(std::span<const std::uint8_t> datagram, const Endpoi
         default:
             count(EngineDrop::unknown_type, out);
     }
+}
+
+Actions Engine::on_datagrams(std::span<const Datagram> datagrams, Timestamp now, WallClock wall,
+                             bool under_load) {
+    Actions out;
+    // Pass 1, in arrival order: everything but initiations is handled at once; initiations
+    // go through the cheap checks (MACs, cookies, rate limit) and wait.
+    std::vector<AdmittedInitiation> admitted;
+    for (const Datagram& datagram : datagrams) {
+        if (!is_initiation(datagram.bytes)) {
+            dispatch(datagram.bytes, datagram.from, now, wall, under_load, out);
+            continue;
+        }
+        AdmittedInitiation initiation;
+        initiation.message = read_message<Initiation>(datagram.bytes);
+        initiation.from = datagram.from;
+        if (admit_handshake(datagram.bytes, initiation.message.sender_index, datagram.from, now,
+                            under_load, out)) {
+            admitted.push_back(std::move(initiation));
+        }
+    }
+    if (admitted.empty()) {
+        return out;
+    }
+    // Pass 2: "es" for all of them together, and only that: nothing more is spent on an
+    // initiation until it has authenticated.
+    std::vector<crypto::DhJob> jobs;
+    for (AdmittedInitiation& initiation : admitted) {
+        std::memcpy(initiation.their_ephemeral.data(), initiation.message.unencrypted_ephemeral,
+                    key_bytes);
+        jobs.push_back(crypto::DhJob::shared_secret(initiation.es.secret, local_.private_key,
+                                                    initiation.their_ephemeral));
+    }
+    crypto::dh_batch(jobs, cpu_);
+    for (std::size_t i = 0; i < admitted.size(); ++i) {
+        AdmittedInitiation& initiation = admitted[i];
+        initiation.es.valid = jobs[i].ok;
+        initiation.sender =
+            consume_initiation(initiation.message, initiation.from, now, &initiation.es, out);
+    }
+    // Pass 3: each response's ephemeral key with its "ee" and "se" terms, together.
+    jobs.clear();
+    for (AdmittedInitiation& initiation : admitted) {
+        if (initiation.sender == nullptr) {
+            continue;
+        }
+        noise::ResponderEphemeral& ephemeral = initiation.ephemeral;
+        ephemeral.private_key = crypto::generate_private_key();
+        jobs.push_back(crypto::DhJob::public_key(ephemeral.public_key, ephemeral.private_key));
+        jobs.push_back(crypto::DhJob::shared_secret(ephemeral.ephemeral_ephemeral.secret,
+                                                    ephemeral.private_key,
+                                                    initiation.their_ephemeral));
+        jobs.push_back(crypto::DhJob::shared_secret(ephemeral.ephemeral_static.secret,
+                                                    ephemeral.private_key,
+                                                    initiation.sender->identity.public_key));
+    }
+    crypto::dh_batch(jobs, cpu_);
+    std::size_t job = 0;
+    for (AdmittedInitiation& initiation : admitted) {
+        if (initiation.sender != nullptr) {
+            initiation.ephemeral.ephemeral_ephemeral.valid = jobs[job + 1].ok;
+            initiation.ephemeral.ephemeral_static.valid = jobs[job + 2].ok;
+            job += 3;
+        }
+    }
+    for (AdmittedInitiation& initiation : admitted) {
+        if (initiation.sender != nullptr) {
+            respond(*initiation.sender, initiation.from, now, &initiation.ephemeral, out);
+        }
+    }
     return out;
 }
 
@@ -174,31 +271,39 @@ void Engine::on_initiation(std::span<const std::uint8_t> message, const Endpoint
     if (!admit_handshake(message, initiation.sender_index, from, now, under_load, out)) {
         return;
     }
-    auto progress = noise::open_initiation_static(initiation, local_);
+    if (Peer* sender = consume_initiation(initiation, from, now, nullptr, out)) {
+        respond(*sender, from, now, nullptr, out);
+    }
+    (void)wall;
+}
+
+Peer* Engine::consume_initiation(const Initiation& initiation, const Endpoint& from, Timestamp now,
+                                 const noise::PrecomputedDh* es, Actions& out) {
+    auto progress = noise::open_initiation_static(initiation, local_, es);
     if (!progress) {
         count(EngineDrop::bad_initiation, out);
-        return;
+        return nullptr;
     }
     Peer* sender = peer_by_key(progress->initiator_static);
     if (sender == nullptr) {
         count(EngineDrop::unknown_peer, out);
-        return;
+        return nullptr;
     }
     auto timestamp = noise::open_initiation_timestamp(initiation, *progress, sender->identity);
     if (!timestamp) {
         count(EngineDrop::bad_initiation, out, sender->id);
-        return;
+        return nullptr;
     }
     // Replay: a captured initiation can never be consumed twice (whitepaper §5.1).
     if (sender->latest_timestamp && !crypto::tai64n_after(*timestamp, *sender->latest_timestamp)) {
         count(EngineDrop::stale_timestamp, out, sender->id);
-        return;
+        return nullptr;
     }
     const Duration flood_interval = 1'000'000'000ns / config_.max_initiations_per_second;
     if (sender->last_initiation_consumed &&
         now - *sender->last_initiation_consumed < flood_interval) {
         count(EngineDrop::initiation_flood, out, sender->id);
-        return;
+        return nullptr;
     }
     // Authenticated: from here on the peer's state changes.
     sender->latest_timestamp = *timestamp;
@@ -208,23 +313,26 @@ void Engine::on_initiation(std::span<const std::uint8_t> message, const Endpoint
     }
     noise::accept_initiation(initiation, std::move(*progress), sender->handshake);
     sender->endpoint = from;
+    return sender;
+}
 
+void Engine::respond(Peer& sender, const Endpoint& from, Timestamp now,
+                     const noise::ResponderEphemeral* ephemeral, Actions& out) {
     Response response;
-    const std::uint32_t index = indexes_.allocate(sender->id, sender->owner);
-    if (!noise::create_response(response, sender->handshake, sender->identity, index)) {
+    const std::uint32_t index = indexes_.allocate(sender.id, sender.owner);
+    if (!noise::create_response(response, sender.handshake, sender.identity, index, ephemeral)) {
         indexes_.release(index);
-        sender->handshake.clear();
+        sender.handshake.clear();
         return;
     }
     auto bytes = bytes_of(response);
-    sender->cookie.add_macs(bytes, now, config_);
-    auto keys = noise::begin_session(sender->handshake);
-    out.push_back(send_action(sender->id, from, std::move(bytes)));
-    on_authenticated_packet_sent(*sender, now);
+    sender.cookie.add_macs(bytes, now, config_);
+    auto keys = noise::begin_session(sender.handshake);
+    out.push_back(send_action(sender.id, from, std::move(bytes)));
+    on_authenticated_packet_sent(sender, now);
     if (keys) {
-        install_session(*sender, std::move(*keys), now, out);
+        install_session(sender, std::move(*keys), now, out);
     }
-    (void)wall;
 }
 
 void Engine::on_response(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,

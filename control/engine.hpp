@@ -26,6 +26,7 @@
 #include "control/peer.hpp"
 #include "control/protocol_config.hpp"
 #include "control/ratelimiter.hpp"
+#include "crypto/cpu_features.hpp"
 
 namespace meshgate::control {
 
@@ -48,6 +49,12 @@ struct PeerOptions {
     unsigned owner = 0;
 };
 
+// One received UDP payload, for on_datagrams.
+struct Datagram {
+    std::span<const std::uint8_t> bytes;
+    Endpoint from;
+};
+
 class Engine {
   public:
     Engine(const crypto::PrivateKey& private_key, const ProtocolConfig& config);
@@ -62,6 +69,12 @@ class Engine {
     // Events.
     Actions on_datagram(std::span<const std::uint8_t> datagram, const Endpoint& from, Timestamp now,
                         WallClock wall, bool under_load);
+    // A burst, as the control thread drains it from its ring: the same outcome as
+    // on_datagram for each, except that the initiations' Diffie-Hellman computations run
+    // together (crypto::dh_batch, several per SIMD pass), and their actions come after the
+    // other messages'.
+    Actions on_datagrams(std::span<const Datagram> datagrams, Timestamp now, WallClock wall,
+                         bool under_load);
     Actions send(PeerId peer, std::span<const std::uint8_t> packet, Timestamp now, WallClock wall);
     Actions tick(Timestamp now, WallClock wall);
     // Starts a handshake now (tests, the interop harness's "rekey mid-stream").
@@ -78,10 +91,19 @@ class Engine {
 
   private:
     // Handshake messages (engine.cpp).
+    void dispatch(std::span<const std::uint8_t> datagram, const Endpoint& from, Timestamp now,
+                  WallClock wall, bool under_load, Actions& out);
     bool admit_handshake(std::span<const std::uint8_t> message, std::uint32_t sender_index,
                          const Endpoint& from, Timestamp now, bool under_load, Actions& out);
     void on_initiation(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,
                        WallClock wall, bool under_load, Actions& out);
+    // The two halves of answering an initiation, each with its DH terms optionally computed
+    // by the caller: authenticate it and accept it for its peer (nullptr: dropped and
+    // counted), then send the response and install the session.
+    Peer* consume_initiation(const Initiation& initiation, const Endpoint& from, Timestamp now,
+                             const noise::PrecomputedDh* es, Actions& out);
+    void respond(Peer& sender, const Endpoint& from, Timestamp now,
+                 const noise::ResponderEphemeral* ephemeral, Actions& out);
     void on_response(std::span<const std::uint8_t> message, const Endpoint& from, Timestamp now,
                      WallClock wall, bool under_load, Actions& out);
     void on_cookie_reply(std::span<const std::uint8_t> message, Timestamp now, Actions& out);
@@ -128,6 +150,7 @@ class Engine {
     PeerId next_peer_id_ = 1;
     std::array<std::uint64_t, engine_drop_count> drops_{};
     Timestamp last_collect_{};
+    crypto::CpuFeatures cpu_;  // picks dh_batch's IFMA path
 };
 
 }  // namespace meshgate::control

@@ -42,11 +42,22 @@ void mix_key(SymmetricKey& chaining_key, std::span<const std::uint8_t> input) {
     chaining_key = next;
 }
 
+// DH(private, public): taken from `given` when the caller batched it, else computed now.
+// False when the result is all zeros.
+bool shared_secret(crypto::SharedSecret& out, const PrecomputedDh* given,
+                   const PrivateKey& private_key, const PublicKey& public_key) {
+    if (given == nullptr) {
+        return crypto::dh(out, private_key, public_key);
+    }
+    out = given->secret;
+    return given->valid;
+}
+
 // (C, k) = KDF2(C, DH(private, public)). False when the DH result is all zeros.
 bool mix_dh(SymmetricKey& chaining_key, SymmetricKey& key, const PrivateKey& private_key,
-            const PublicKey& public_key) {
+            const PublicKey& public_key, const PrecomputedDh* given = nullptr) {
     crypto::SharedSecret shared;
-    if (!crypto::dh(shared, private_key, public_key)) {
+    if (!shared_secret(shared, given, private_key, public_key)) {
         return false;
     }
     SymmetricKey next;
@@ -57,9 +68,9 @@ bool mix_dh(SymmetricKey& chaining_key, SymmetricKey& key, const PrivateKey& pri
 
 // C = KDF1(C, DH(private, public)).
 bool mix_dh_only(SymmetricKey& chaining_key, const PrivateKey& private_key,
-                 const PublicKey& public_key) {
+                 const PublicKey& public_key, const PrecomputedDh* given = nullptr) {
     crypto::SharedSecret shared;
-    if (!crypto::dh(shared, private_key, public_key)) {
+    if (!shared_secret(shared, given, private_key, public_key)) {
         return false;
     }
     mix_key(chaining_key, shared.span());
@@ -147,7 +158,8 @@ bool create_initiation(Initiation& out, Handshake& handshake, const LocalIdentit
 }
 
 std::optional<InitiationProgress> open_initiation_static(const Initiation& in,
-                                                         const LocalIdentity& local) {
+                                                         const LocalIdentity& local,
+                                                         const PrecomputedDh* es) {
     InitiationProgress progress;
     start_chain(progress.chaining_key, progress.hash, local.initial_hash_for_us);
     std::memcpy(progress.ephemeral.data(), in.unencrypted_ephemeral, key_bytes);
@@ -156,7 +168,7 @@ std::optional<InitiationProgress> open_initiation_static(const Initiation& in,
     mix_key(progress.chaining_key, progress.ephemeral);
     // es
     SymmetricKey key;
-    if (!mix_dh(progress.chaining_key, key, local.private_key, progress.ephemeral)) {
+    if (!mix_dh(progress.chaining_key, key, local.private_key, progress.ephemeral, es)) {
         return std::nullopt;
     }
     // s
@@ -198,7 +210,7 @@ void accept_initiation(const Initiation& in, InitiationProgress&& progress, Hand
 }
 
 bool create_response(Response& out, Handshake& handshake, const RemoteIdentity& remote,
-                     std::uint32_t local_index) {
+                     std::uint32_t local_index, const ResponderEphemeral* precomputed) {
     if (handshake.state != HandshakeState::consumed_initiation) {
         return false;
     }
@@ -209,17 +221,25 @@ bool create_response(Response& out, Handshake& handshake, const RemoteIdentity& 
     out.receiver_index = handshake.remote_index;
 
     // e
-    next.ephemeral_private = crypto::generate_private_key();
-    PublicKey ephemeral = crypto::derive_public_key(next.ephemeral_private);
+    PublicKey ephemeral;
+    if (precomputed != nullptr) {
+        next.ephemeral_private = precomputed->private_key;
+        ephemeral = precomputed->public_key;
+    } else {
+        next.ephemeral_private = crypto::generate_private_key();
+        ephemeral = crypto::derive_public_key(next.ephemeral_private);
+    }
     std::memcpy(out.unencrypted_ephemeral, ephemeral.data(), key_bytes);
     mix_hash(next.hash, ephemeral);
     mix_key(next.chaining_key, ephemeral);
     // ee
-    if (!mix_dh_only(next.chaining_key, next.ephemeral_private, next.remote_ephemeral)) {
+    if (!mix_dh_only(next.chaining_key, next.ephemeral_private, next.remote_ephemeral,
+                     precomputed != nullptr ? &precomputed->ephemeral_ephemeral : nullptr)) {
         return false;
     }
     // se
-    if (!mix_dh_only(next.chaining_key, next.ephemeral_private, remote.public_key)) {
+    if (!mix_dh_only(next.chaining_key, next.ephemeral_private, remote.public_key,
+                     precomputed != nullptr ? &precomputed->ephemeral_static : nullptr)) {
         return false;
     }
     // psk

@@ -72,6 +72,21 @@ struct SessionKeys {
     bool initiator = false;
 };
 
+// A Diffie-Hellman term computed ahead of time, in one batch with other handshakes' (the
+// engine's on_datagrams): exactly what crypto::dh would give, `valid` false for all zeros.
+struct PrecomputedDh {
+    crypto::SharedSecret secret;
+    bool valid = false;
+};
+
+// The responder's ephemeral key and the two DH terms it takes part in, batched likewise.
+struct ResponderEphemeral {
+    PrivateKey private_key;
+    PublicKey public_key{};
+    PrecomputedDh ephemeral_ephemeral;  // "ee": DH(our ephemeral, their ephemeral)
+    PrecomputedDh ephemeral_static;     // "se": DH(our ephemeral, their static)
+};
+
 // --- initiator ---------------------------------------------------------------------------
 // Fills `out` (all but the MACs) and moves `handshake` to created_initiation.
 bool create_initiation(Initiation& out, Handshake& handshake, const LocalIdentity& local,
@@ -91,8 +106,10 @@ struct InitiationProgress {
     SymmetricKey chaining_key;
     PublicKey ephemeral{};
 };
+// `es`, when given, is DH(our static, in.unencrypted_ephemeral) computed by the caller.
 std::optional<InitiationProgress> open_initiation_static(const Initiation& in,
-                                                         const LocalIdentity& local);
+                                                         const LocalIdentity& local,
+                                                         const PrecomputedDh* es = nullptr);
 
 // The second half, once the peer is known: checks the timestamp's encryption and returns the
 // timestamp; the caller decides freshness and then calls accept_initiation.
@@ -101,9 +118,10 @@ std::optional<crypto::Tai64n> open_initiation_timestamp(const Initiation& in,
                                                         const RemoteIdentity& remote);
 void accept_initiation(const Initiation& in, InitiationProgress&& progress, Handshake& handshake);
 
-// Fills `out` (all but the MACs); the handshake moves to created_response.
+// Fills `out` (all but the MACs); the handshake moves to created_response. Without
+// `ephemeral` a fresh ephemeral key and its DH terms are computed here.
 bool create_response(Response& out, Handshake& handshake, const RemoteIdentity& remote,
-                     std::uint32_t local_index);
+                     std::uint32_t local_index, const ResponderEphemeral* ephemeral = nullptr);
 
 // --- both --------------------------------------------------------------------------------
 // Derives the transport keys from a completed handshake (created_response for the

@@ -137,6 +137,33 @@ void Blake2s::finish(std::uint8_t* out) {
     wipe(full, sizeof(full));
 }
 
+MacKey::MacKey(std::span<const std::uint8_t> key) : key_size_(key.size()) {
+    assert(!key.empty() && key.size() <= blake2s_max_key);
+    std::copy(key.begin(), key.end(), key_.begin());
+    Blake2s state(mac_size, key);
+    // The constructor buffered the padded key; compress it as a non-final block, exactly as
+    // update() does once input follows it.
+    state.t_[0] = blake2s_block_size;
+    state.compress(state.buffer_.data(), 0);
+    keyed_state_ = state.h_;
+}
+
+MacKey::~MacKey() {
+    wipe(keyed_state_.data(), sizeof(keyed_state_));
+    wipe(key_.data(), key_.size());
+}
+
+void MacKey::mac(Mac& out, std::span<const std::uint8_t> input) const {
+    if (input.empty()) {
+        crypto::mac(out, {key_.data(), key_size_}, input);
+        return;
+    }
+    Blake2s state(mac_size);
+    state.h_ = keyed_state_;
+    state.t_ = {static_cast<std::uint32_t>(blake2s_block_size), 0};
+    state.update(input).finish(out.data());
+}
+
 void hash(Hash& out, std::span<const std::uint8_t> input) {
     Blake2s(hash_size).update(input).finish(out.data());
 }

@@ -39,6 +39,7 @@ class Blake2s {
     void finish(std::uint8_t* out);
 
   private:
+    friend class MacKey;
     void compress(const std::uint8_t* block, std::uint32_t last_block_flag);
 
     std::array<std::uint32_t, 8> h_;
@@ -46,6 +47,27 @@ class Blake2s {
     std::array<std::uint8_t, blake2s_block_size> buffer_{};
     std::size_t buffered_ = 0;
     std::size_t output_size_;
+};
+
+// MAC(key, ·) for a key that serves many messages (mac1's key, the cookie secret). A keyed
+// BLAKE2s first compresses the key as a block of its own; that state is the same for every
+// message, so it is computed once here and each MAC starts from a copy: a 116-byte mac1
+// takes two compressions instead of three, a cookie one instead of two.
+class MacKey {
+  public:
+    MacKey() = default;
+    explicit MacKey(std::span<const std::uint8_t> key);
+    ~MacKey();
+    MacKey(const MacKey& other) = default;
+    MacKey& operator=(const MacKey& other) = default;
+
+    // Same result as mac(out, key, input).
+    void mac(Mac& out, std::span<const std::uint8_t> input) const;
+
+  private:
+    std::array<std::uint32_t, 8> keyed_state_{};       // h after the key block
+    std::array<std::uint8_t, blake2s_max_key> key_{};  // for an empty input (key block is last)
+    std::size_t key_size_ = 0;
 };
 
 // HASH(input): BLAKE2s-256.

@@ -81,8 +81,19 @@ unsigned ControlLcore::poll(control::Timestamp now, control::WallClock wall) {
     rte_mbuf* packets[ring_drain_per_pass];
     unsigned count = rte_ring_dequeue_burst(shared_.to_control, reinterpret_cast<void**>(packets),
                                             ring_drain_per_pass, nullptr);
+    handshakes_.clear();
+    held_.clear();
     for (unsigned i = 0; i < count; ++i) {
-        on_frame(packets[i], now, wall);
+        if (!on_frame(packets[i], now, wall)) {
+            rte_pktmbuf_free(packets[i]);
+        }
+    }
+    if (!handshakes_.empty()) {
+        // One call for the pass: the engine batches the initiations' Diffie-Hellman terms.
+        const bool under_load =
+            rte_ring_count(shared_.to_control) > rte_ring_get_capacity(shared_.to_control) / 8;
+        apply(engine_.on_datagrams(handshakes_, now, wall, under_load), now, wall);
+        rte_pktmbuf_free_bulk(held_.data(), static_cast<unsigned>(held_.size()));
     }
     if (now >= next_tick_) {
         next_tick_ = now + tick_interval;
@@ -97,7 +108,7 @@ unsigned ControlLcore::poll(control::Timestamp now, control::WallClock wall) {
     return count;
 }
 
-void ControlLcore::on_frame(rte_mbuf* packet, control::Timestamp now, control::WallClock wall) {
+bool ControlLcore::on_frame(rte_mbuf* packet, control::Timestamp now, control::WallClock wall) {
     const PacketMeta meta = packet_meta(packet);
     if (meta.stage == HandoffStage::encap) {
         // An inner packet for a peer with no usable session: the engine stages it and
@@ -110,27 +121,24 @@ void ControlLcore::on_frame(rte_mbuf* packet, control::Timestamp now, control::W
                 engine_.send(engine_peer->second, {data, rte_pktmbuf_data_len(packet)}, now, wall),
                 now, wall);
         }
-        rte_pktmbuf_free(packet);
-        return;
+        return false;
     }
     if (parse_outer(packet) == OuterKind::udp) {
         counters_.handshake_frames++;
         Endpoint source = udp_source(packet);
         learned_[key_of(source.address)] = rte_pktmbuf_mtod(packet, const rte_ether_hdr*)->src_addr;
-        apply(engine_.on_datagram({udp_payload(packet), udp_payload_length(packet)},
-                                  to_engine_endpoint(source), now, wall,
-                                  rte_ring_count(shared_.to_control) >
-                                      rte_ring_get_capacity(shared_.to_control) / 8),
-              now, wall);
-    } else {
-        counters_.neighbour_frames++;
-        NeighbourPort& at = uplink_ && packet->port == uplink_->port.port ? *uplink_ : wan_;
-        auto* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
-        if (auto reply = at.arp.on_frame(data, rte_pktmbuf_data_len(packet), nanoseconds(now))) {
-            transmit_frame(*reply, at.port);
-        }
+        handshakes_.push_back(
+            {{udp_payload(packet), udp_payload_length(packet)}, to_engine_endpoint(source)});
+        held_.push_back(packet);
+        return true;
     }
-    rte_pktmbuf_free(packet);
+    counters_.neighbour_frames++;
+    NeighbourPort& at = uplink_ && packet->port == uplink_->port.port ? *uplink_ : wan_;
+    auto* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
+    if (auto reply = at.arp.on_frame(data, rte_pktmbuf_data_len(packet), nanoseconds(now))) {
+        transmit_frame(*reply, at.port);
+    }
+    return false;
 }
 
 void ControlLcore::apply(const control::Actions& actions, control::Timestamp now,

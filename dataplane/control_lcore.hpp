@@ -76,7 +76,9 @@ class ControlLcore {
         ArpNd arp;
     };
 
-    void on_frame(rte_mbuf* frame, control::Timestamp now, control::WallClock wall);
+    // Handles a frame, except a handshake datagram, which joins `handshakes` (the frame stays
+    // alive in `held` until the engine has seen the whole pass's batch). True if held.
+    bool on_frame(rte_mbuf* frame, control::Timestamp now, control::WallClock wall);
     void apply(const control::Actions& actions, control::Timestamp now, control::WallClock wall);
     void send_datagram(const control::Action& action);
     void hand_to_owner(const control::Action& action);
@@ -107,6 +109,9 @@ class ControlLcore {
     std::map<control::PeerId, PeerId>::const_iterator activity_cursor_;
     control::Timestamp next_tick_{};
     ControlCounters counters_;
+    // One pass's handshake datagrams (payloads inside the held frames), reused across passes.
+    std::vector<control::Datagram> handshakes_;
+    std::vector<rte_mbuf*> held_;
 };
 
 // Conversions between the engine's endpoint and the data plane's address types.

@@ -194,5 +194,23 @@ TEST(Mac, IsKeyedBlake2s128) {
     EXPECT_NE(to_hex(ours), to_hex(full.data(), 16));
 }
 
+TEST(MacKey, MatchesMacForEveryKeyAndInputLength) {
+    // The precomputed key block must give the plain MAC's answer everywhere, including the
+    // empty input (where the key block itself is the final block) and block boundaries.
+    std::mt19937_64 rng(4);
+    for (std::size_t key_length = 1; key_length <= blake2s_max_key; ++key_length) {
+        auto key = test::random_bytes(rng, key_length);
+        const MacKey prekeyed(key);
+        for (std::size_t length = 0; length <= 200; ++length) {
+            auto input = test::random_bytes(rng, length);
+            Mac expected, ours;
+            mac(expected, key, input);
+            prekeyed.mac(ours, input);
+            ASSERT_EQ(to_hex(ours), to_hex(expected))
+                << "key " << key_length << " input " << length;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace meshgate::crypto

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <functional>
 
 #include "tests/support/eal_environment.hpp"
@@ -67,6 +69,42 @@ TEST_P(PrependOuter, BuildsWhatParsesBackWithValidChecksums) {
         } else {
             EXPECT_EQ(internet_checksum(ip, sizeof(rte_ipv4_hdr)), 0);
             EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(static_cast<rte_ipv4_hdr*>(ip), udp), 0);
+        }
+        rte_pktmbuf_free(packet);
+    }
+}
+
+// The checksums are summed from the field values, not read back: every address, port and
+// length must come out right, including the carry-heavy all-ones ones.
+TEST_P(PrependOuter, ChecksumsHoldForRandomAddressesPortsAndLengths) {
+    const bool v6 = GetParam();
+    std::mt19937 rng(v6 ? 6 : 4);
+    auto random_endpoint = [&](bool all_ones) {
+        std::uint8_t bytes[16];
+        for (auto& byte : bytes) {
+            byte = all_ones ? 0xFF : static_cast<std::uint8_t>(rng());
+        }
+        std::uint32_t v4;
+        std::memcpy(&v4, bytes, 4);
+        const auto port = static_cast<std::uint16_t>(all_ones ? 0xFFFF : rng());
+        return Endpoint{v6 ? IpAddress::v6(bytes) : IpAddress::v4(v4), port};
+    };
+    for (int round = 0; round < 300; ++round) {
+        const bool extreme = round < 2;
+        OuterAddresses addresses{gateway_mac, client_mac, random_endpoint(extreme),
+                                 random_endpoint(extreme)};
+        const std::size_t length = extreme ? 1452 : rng() % 1453;
+        rte_mbuf* packet = built_packet(addresses, length);
+        ASSERT_EQ(parse_outer(packet), OuterKind::udp);
+        auto* ip = rte_pktmbuf_mtod_offset(packet, void*, sizeof(rte_ether_hdr));
+        auto* udp = rte_pktmbuf_mtod_offset(packet, rte_udp_hdr*, packet->l2_len + packet->l3_len);
+        if (v6) {
+            ASSERT_EQ(rte_ipv6_udptcp_cksum_verify(static_cast<rte_ipv6_hdr*>(ip), udp), 0)
+                << "round " << round;
+        } else {
+            ASSERT_EQ(internet_checksum(ip, sizeof(rte_ipv4_hdr)), 0) << "round " << round;
+            ASSERT_EQ(rte_ipv4_udptcp_cksum_verify(static_cast<rte_ipv4_hdr*>(ip), udp), 0)
+                << "round " << round;
         }
         rte_pktmbuf_free(packet);
     }
