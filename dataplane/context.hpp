@@ -18,6 +18,8 @@
 
 namespace meshgate::dataplane {
 
+struct ExitWorker;  // exit_path.hpp
+
 // The gateway's own addresses, as workers use them. Written once at start-up.
 struct GatewayAddresses {
     rte_ether_addr wan_mac{};
@@ -55,6 +57,7 @@ struct alignas(64) WorkerContext {
     const SharedTables* shared = nullptr;
     std::unique_ptr<crypto::BatchAead> crypto;
     WorkerCounters counters;
+    ExitWorker* exit = nullptr;  // the uplink side; null when the gateway has no uplink
 };
 
 }  // namespace meshgate::dataplane

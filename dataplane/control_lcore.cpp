@@ -59,14 +59,18 @@ Endpoint from_engine_endpoint(const control::Endpoint& endpoint) {
 
 ControlLcore::ControlLcore(control::Engine& engine, SharedTables& shared, SessionTable& sessions,
                            PeerSlot* peers, std::map<control::PeerId, PeerId> slot_of,
-                           ControlPort port)
+                           ControlPort wan, std::optional<ControlPort> uplink,
+                           NextHopMacs* next_hops)
     : engine_(engine),
       shared_(shared),
       sessions_(sessions),
       peers_(peers),
       slot_of_(std::move(slot_of)),
-      port_(port),
-      arp_({shared.addresses.wan_mac, port.ipv4, port.ipv6}) {
+      wan_{wan, ArpNd({wan.mac, wan.ipv4, wan.ipv6})},
+      next_hops_(next_hops) {
+    if (uplink) {
+        uplink_.emplace(NeighbourPort{*uplink, ArpNd({uplink->mac, uplink->ipv4, uplink->ipv6})});
+    }
     for (const auto& [engine_peer, slot] : slot_of_) {
         engine_of_[slot] = engine_peer;
     }
@@ -95,7 +99,11 @@ unsigned ControlLcore::poll(control::Timestamp now, control::WallClock wall) {
         next_tick_ = now + tick_interval;
         poll_activity(now, wall);
         apply(engine_.tick(now, wall), now, wall);
-        arp_.age(nanoseconds(now));
+        wan_.arp.age(nanoseconds(now));
+        if (uplink_) {
+            uplink_->arp.age(nanoseconds(now));
+            resolve_next_hops(nanoseconds(now));
+        }
     }
     return count;
 }
@@ -125,9 +133,10 @@ bool ControlLcore::on_frame(rte_mbuf* packet, control::Timestamp now, control::W
         return true;
     }
     counters_.neighbour_frames++;
+    NeighbourPort& at = uplink_ && packet->port == uplink_->port.port ? *uplink_ : wan_;
     auto* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
-    if (auto reply = arp_.on_frame(data, rte_pktmbuf_data_len(packet), nanoseconds(now))) {
-        transmit_frame(*reply);
+    if (auto reply = at.arp.on_frame(data, rte_pktmbuf_data_len(packet), nanoseconds(now))) {
+        transmit_frame(*reply, at.port);
     }
     return false;
 }
@@ -276,10 +285,11 @@ void ControlLcore::poll_activity(control::Timestamp now, control::WallClock wall
 std::optional<rte_ether_addr> ControlLcore::mac_for(const IpAddress& address,
                                                     std::uint64_t now_ns) {
     // Off-link destinations go to the router; on-link ones to themselves.
+    const ControlPort& port = wan_.port;
     IpAddress hop = address;
-    if (address.is_v6 ? !on_link(address, port_.ipv6, port_.ipv6_prefix)
-                      : !on_link(address, port_.ipv4, port_.ipv4_prefix)) {
-        const auto& router = address.is_v6 ? port_.next_hop_v6 : port_.next_hop_v4;
+    if (address.is_v6 ? !on_link(address, port.ipv6, port.ipv6_prefix)
+                      : !on_link(address, port.ipv4, port.ipv4_prefix)) {
+        const auto& router = address.is_v6 ? port.next_hop_v6 : port.next_hop_v4;
         if (router) {
             hop = *router;
         }
@@ -287,25 +297,48 @@ std::optional<rte_ether_addr> ControlLcore::mac_for(const IpAddress& address,
     if (auto it = learned_.find(key_of(hop)); it != learned_.end()) {
         return it->second;
     }
-    if (auto mac = arp_.lookup(hop, now_ns)) {
+    if (auto mac = wan_.arp.lookup(hop, now_ns)) {
         return mac;
     }
-    if (auto request = arp_.request(hop, now_ns)) {
-        transmit_frame(*request);
+    if (auto request = wan_.arp.request(hop, now_ns)) {
+        transmit_frame(*request, port);
     }
     return std::nullopt;
 }
 
+// Workers send every exit packet to the uplink's next hop, so its MAC is kept resolved ahead
+// of need: asked for whenever ARP/ND holds no fresh answer (ArpNd paces the requests), and
+// published as soon as one arrives.
+void ControlLcore::resolve_next_hops(std::uint64_t now_ns) {
+    if (next_hops_ == nullptr) {
+        return;
+    }
+    for (const auto& hop : {uplink_->port.next_hop_v4, uplink_->port.next_hop_v6}) {
+        if (!hop) {
+            continue;
+        }
+        if (auto mac = uplink_->arp.lookup(*hop, now_ns)) {
+            const auto published = next_hops_->get(hop->is_v6);
+            if (!published || !rte_is_same_ether_addr(&*published, &*mac)) {
+                next_hops_->publish(hop->is_v6, *mac);
+            }
+        } else if (auto request = uplink_->arp.request(*hop, now_ns)) {
+            transmit_frame(*request, uplink_->port);
+        }
+    }
+}
+
 void ControlLcore::send_datagram(const control::Action& action) {
     Endpoint destination = from_engine_endpoint(action.endpoint);
-    const auto& source = destination.address.is_v6 ? port_.ipv6 : port_.ipv4;
+    const ControlPort& port = wan_.port;
+    const auto& source = destination.address.is_v6 ? port.ipv6 : port.ipv4;
     auto mac = mac_for(destination.address,
                        nanoseconds(std::chrono::steady_clock::now().time_since_epoch()));
     if (!source || !mac) {
         counters_.datagrams_unresolved++;  // the engine retries handshakes; ARP answers by then
         return;
     }
-    rte_mbuf* packet = rte_pktmbuf_alloc(port_.pool);
+    rte_mbuf* packet = rte_pktmbuf_alloc(port.pool);
     if (packet == nullptr) {
         return;
     }
@@ -318,7 +351,7 @@ void ControlLcore::send_datagram(const control::Action& action) {
     OuterAddresses addresses{
         shared_.addresses.wan_mac, *mac, {*source, shared_.addresses.listen_port}, destination};
     if (!prepend_outer(packet, addresses) ||
-        rte_eth_tx_burst(port_.port, port_.tx_queue, &packet, 1) != 1) {
+        rte_eth_tx_burst(port.port, port.tx_queue, &packet, 1) != 1) {
         rte_pktmbuf_free(packet);
         return;
     }
@@ -330,7 +363,7 @@ void ControlLcore::hand_to_owner(const control::Action& action) {
     if (slot == slot_of_.end()) {
         return;
     }
-    rte_mbuf* packet = rte_pktmbuf_alloc(port_.pool);
+    rte_mbuf* packet = rte_pktmbuf_alloc(wan_.port.pool);
     if (packet == nullptr) {
         return;
     }
@@ -349,8 +382,8 @@ void ControlLcore::hand_to_owner(const control::Action& action) {
     }
 }
 
-void ControlLcore::transmit_frame(const Frame& bytes) {
-    rte_mbuf* packet = rte_pktmbuf_alloc(port_.pool);
+void ControlLcore::transmit_frame(const Frame& bytes, const ControlPort& port) {
+    rte_mbuf* packet = rte_pktmbuf_alloc(port.pool);
     if (packet == nullptr) {
         return;
     }
@@ -360,7 +393,7 @@ void ControlLcore::transmit_frame(const Frame& bytes) {
         return;
     }
     std::memcpy(data, bytes.data(), bytes.size());
-    if (rte_eth_tx_burst(port_.port, port_.tx_queue, &packet, 1) != 1) {
+    if (rte_eth_tx_burst(port.port, port.tx_queue, &packet, 1) != 1) {
         rte_pktmbuf_free(packet);
     }
 }

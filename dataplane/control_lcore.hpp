@@ -5,7 +5,8 @@
 //   ring ─┬─ handshake frame ─► Engine::on_datagram ─┐
 //         ├─ ARP / ND frame ──► ArpNd (replies) ─────┤
 //         └─ staged packet ───► Engine::send ────────┤
-//   timers: Engine::tick, worker activity ───────────┤
+//   timers: Engine::tick, worker activity,           │
+//           the uplink's next hops (ARP/ND) ─────────┤
 //                                                    ▼
 //   actions: send_to ─► outer headers ─► control TX queue
 //            transmit ─► plaintext to the owner worker's handoff ring (it owns the counter)
@@ -26,13 +27,17 @@
 #include "control/engine.hpp"
 #include "dataplane/arp_nd.hpp"
 #include "dataplane/context.hpp"
+#include "dataplane/exit_path.hpp"
 
 namespace meshgate::dataplane {
 
+// A port whose neighbours the control thread resolves and answers for: the WAN, and the
+// uplink of an exit node. Frames from each reach the ring with mbuf->port naming it.
 struct ControlPort {
     std::uint16_t port = 0;
     std::uint16_t tx_queue = 0;  // the control thread's own queue
     rte_mempool* pool = nullptr;
+    rte_ether_addr mac{};
     std::optional<IpAddress> ipv4, ipv6;                // the port's own addresses
     std::uint8_t ipv4_prefix = 32, ipv6_prefix = 128;   // their subnets
     std::optional<IpAddress> next_hop_v4, next_hop_v6;  // routers for off-link endpoints
@@ -53,8 +58,12 @@ class ControlLcore {
   public:
     // `engine` must run with transport_in_dataplane. Engine peer ids map to peer slots in the
     // order peers were added: slot_of[engine id] (set up by the caller).
+    // `uplink`: the exit node's uplink, whose next-hop MACs are published to `next_hops`
+    // for the workers (both or neither).
     ControlLcore(control::Engine& engine, SharedTables& shared, SessionTable& sessions,
-                 PeerSlot* peers, std::map<control::PeerId, PeerId> slot_of, ControlPort port);
+                 PeerSlot* peers, std::map<control::PeerId, PeerId> slot_of, ControlPort wan,
+                 std::optional<ControlPort> uplink = std::nullopt,
+                 NextHopMacs* next_hops = nullptr);
 
     // One pass of the control loop; returns how much work it found (0 = idle).
     unsigned poll(control::Timestamp now, control::WallClock wall);
@@ -62,6 +71,11 @@ class ControlLcore {
     const ControlCounters& counters() const { return counters_; }
 
   private:
+    struct NeighbourPort {
+        ControlPort port;
+        ArpNd arp;
+    };
+
     // Handles a frame, except a handshake datagram, which joins `handshakes` (the frame stays
     // alive in `held` until the engine has seen the whole pass's batch). True if held.
     bool on_frame(rte_mbuf* frame, control::Timestamp now, control::WallClock wall);
@@ -72,7 +86,8 @@ class ControlLcore {
     void sync_slot(control::PeerId engine_peer);
     void poll_activity(control::Timestamp now, control::WallClock wall);
     std::optional<rte_ether_addr> mac_for(const IpAddress& address, std::uint64_t now_ns);
-    void transmit_frame(const Frame& bytes);
+    void resolve_next_hops(std::uint64_t now_ns);
+    void transmit_frame(const Frame& bytes, const ControlPort& port);
 
     control::Engine& engine_;
     SharedTables& shared_;
@@ -80,8 +95,9 @@ class ControlLcore {
     PeerSlot* peers_;
     std::map<control::PeerId, PeerId> slot_of_;
     std::map<PeerId, control::PeerId> engine_of_;
-    ControlPort port_;
-    ArpNd arp_;
+    NeighbourPort wan_;
+    std::optional<NeighbourPort> uplink_;
+    NextHopMacs* next_hops_ = nullptr;
     // Keypairs this thread published, by local index (it alone adds and retires them).
     std::unordered_map<std::uint32_t, Keypair*> published_;
     // Source MACs of handshake packets: where to answer before ARP has spoken.

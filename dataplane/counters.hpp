@@ -14,27 +14,39 @@
 namespace meshgate::dataplane {
 
 // X(name, help): the reason a packet was dropped.
-#define MESHGATE_DROP_REASONS(X)                                                          \
-    X(not_ip, "Ethernet frame that is neither IPv4, IPv6 nor ARP")                        \
-    X(malformed_outer, "truncated or inconsistent outer Ethernet/IP/UDP headers")         \
-    X(not_for_us, "IP packet not addressed to a gateway address or port")                 \
-    X(unknown_message_type, "UDP to the listen port that is not a WireGuard message")     \
-    X(bad_message_length, "WireGuard message shorter or longer than its type allows")     \
-    X(handshake_ring_full, "handshake message dropped: control thread's ring full")       \
-    X(neighbour_ring_full, "ARP/ND packet dropped: control thread's ring full")           \
-    X(unknown_receiver_index, "transport data for a receiver index with no session")      \
-    X(handoff_congested, "owner worker's handoff ring full")                              \
-    X(keypair_expired, "transport data on a keypair past REJECT_AFTER_TIME or _MESSAGES") \
-    X(decrypt_failed, "Poly1305 tag did not verify")                                      \
-    X(replayed_counter, "counter already seen or behind the replay window")               \
-    X(inner_malformed, "decrypted packet is not a sane IPv4/IPv6 packet")                 \
-    X(inner_source_not_allowed, "inner source address outside the peer's allowed IPs")    \
-    X(no_route, "inner destination matches no peer, gateway address or uplink")           \
-    X(ttl_exceeded, "inner packet's TTL or hop limit ran out in the hub")                 \
-    X(endpoint_unknown, "peer has a session but no known endpoint to send to")            \
-    X(policy_refused, "peer lacks the permission for this destination")                   \
-    X(no_session_queue_full, "packet for a peer without a session: staging queue full")   \
-    X(tx_failed, "transmit queue full")
+#define MESHGATE_DROP_REASONS(X)                                                           \
+    X(not_ip, "Ethernet frame that is neither IPv4, IPv6 nor ARP")                         \
+    X(malformed_outer, "truncated or inconsistent outer Ethernet/IP/UDP headers")          \
+    X(not_for_us, "IP packet not addressed to a gateway address or port")                  \
+    X(unknown_message_type, "UDP to the listen port that is not a WireGuard message")      \
+    X(bad_message_length, "WireGuard message shorter or longer than its type allows")      \
+    X(handshake_ring_full, "handshake message dropped: control thread's ring full")        \
+    X(neighbour_ring_full, "ARP/ND packet dropped: control thread's ring full")            \
+    X(unknown_receiver_index, "transport data for a receiver index with no session")       \
+    X(handoff_congested, "owner worker's handoff ring full")                               \
+    X(keypair_expired, "transport data on a keypair past REJECT_AFTER_TIME or _MESSAGES")  \
+    X(decrypt_failed, "Poly1305 tag did not verify")                                       \
+    X(replayed_counter, "counter already seen or behind the replay window")                \
+    X(inner_malformed, "decrypted packet is not a sane IPv4/IPv6 packet")                  \
+    X(inner_source_not_allowed, "inner source address outside the peer's allowed IPs")     \
+    X(no_route, "inner destination matches no peer, gateway address or uplink")            \
+    X(ttl_exceeded, "inner packet's TTL or hop limit ran out in the hub")                  \
+    X(endpoint_unknown, "peer has a session but no known endpoint to send to")             \
+    X(policy_refused, "peer lacks the permission for this destination")                    \
+    X(no_session_queue_full, "packet for a peer without a session: staging queue full")    \
+    X(tx_failed, "transmit queue full")                                                    \
+    X(exit_not_permitted, "uplink destination, and the peer lacks the exit permission")    \
+    X(exit_local_refused, "local (private, link-local, attached) destination without lan") \
+    X(rate_limited, "over the peer's configured rate limit (exit traffic)")                \
+    X(too_big, "inner packet larger than the uplink MTU (ICMP too-big sent if DF/IPv6)")   \
+    X(uplink_unresolved, "uplink next hop's MAC address not resolved yet")                 \
+    X(nat_no_flow, "uplink packet that matches no live NAT flow")                          \
+    X(nat_table_full, "new exit flow refused: this worker's NAT table is full")            \
+    X(nat_ports_exhausted, "new exit flow refused: no free port in this worker's range")   \
+    X(nat_unsupported, "exit packet NAT cannot translate (protocol, ICMP type, family)")   \
+    X(nat_fragment, "non-first fragment: no ports to translate")                           \
+    X(nat_malformed, "truncated or inconsistent packet seen by NAT")                       \
+    X(nat_peer_mismatch, "return traffic whose destination no longer routes to its peer")
 
 enum class Drop : std::uint8_t {
 #define MESHGATE_DROP_ENUM(name, help) name,

@@ -155,17 +155,21 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
 }
 
 void transmit(Burst<>& frames, WorkerContext& worker) {
+    transmit_on(frames, worker.port, worker.tx_queue, worker.counters);
+}
+
+void transmit_on(Burst<>& frames, std::uint16_t port, std::uint16_t queue,
+                 WorkerCounters& counters) {
     if (frames.count == 0) {
         return;
     }
-    std::uint16_t sent =
-        rte_eth_tx_burst(worker.port, worker.tx_queue, frames.packets, frames.count);
+    std::uint16_t sent = rte_eth_tx_burst(port, queue, frames.packets, frames.count);
     for (std::uint16_t i = 0; i < sent; ++i) {
-        worker.counters.tx_packets++;
-        worker.counters.tx_bytes += rte_pktmbuf_pkt_len(frames.packets[i]);
+        counters.tx_packets++;
+        counters.tx_bytes += rte_pktmbuf_pkt_len(frames.packets[i]);
     }
     for (std::uint16_t i = sent; i < frames.count; ++i) {
-        drop_packet(frames.packets[i], Drop::tx_failed, worker.counters);
+        drop_packet(frames.packets[i], Drop::tx_failed, counters);
     }
     frames.clear();
 }

@@ -23,6 +23,9 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker);
 
 // Transmits the burst on the worker's queue; frees and counts what the queue refused.
 void transmit(Burst<>& frames, WorkerContext& worker);
+// The same on any port and queue this worker owns (the uplink's).
+void transmit_on(Burst<>& frames, std::uint16_t port, std::uint16_t queue,
+                 WorkerCounters& counters);
 
 // The keypair a worker sends with now, or nullptr (no session, or it expired).
 Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc);

@@ -54,21 +54,23 @@ bool is_v4_mapped(const IpAddress& address) {
 
 }  // namespace
 
-LocalDestinations::LocalDestinations(std::span<const Prefix> attached) {
+LocalDestinations::LocalDestinations(std::span<const Prefix> attached, bool builtin) {
     static_assert(std::size(builtin_v4_ranges) == builtin_v4);
     static_assert(std::size(builtin_v6_ranges) == builtin_v6);
-    for (const Builtin& range : builtin_v4_ranges) {
-        Prefix prefix;
-        std::memcpy(prefix.address.bytes.data(), range.bytes, 4);
-        prefix.length = range.length;
-        add(prefix);
-    }
-    for (const Builtin& range : builtin_v6_ranges) {
-        Prefix prefix;
-        std::memcpy(prefix.address.bytes.data(), range.bytes, 16);
-        prefix.address.is_v6 = true;
-        prefix.length = range.length;
-        add(prefix);
+    if (builtin) {
+        for (const Builtin& range : builtin_v4_ranges) {
+            Prefix prefix;
+            std::memcpy(prefix.address.bytes.data(), range.bytes, 4);
+            prefix.length = range.length;
+            add(prefix);
+        }
+        for (const Builtin& range : builtin_v6_ranges) {
+            Prefix prefix;
+            std::memcpy(prefix.address.bytes.data(), range.bytes, 16);
+            prefix.address.is_v6 = true;
+            prefix.length = range.length;
+            add(prefix);
+        }
     }
     for (const Prefix& prefix : attached) {
         add(prefix);

@@ -36,8 +36,10 @@ class LocalDestinations {
     static constexpr std::size_t max_attached = 16;
 
     // `attached`: the gateway's own subnets (host bits may be set; they are ignored).
-    // Cold path: throws std::length_error past max_attached of one family.
-    explicit LocalDestinations(std::span<const Prefix> attached = {});
+    // `builtin` false leaves the fixed guest-wifi ranges out: just `attached` (the exit path
+    // uses that for the tunnel subnets). Cold path: throws std::length_error past
+    // max_attached of one family.
+    explicit LocalDestinations(std::span<const Prefix> attached = {}, bool builtin = true);
 
     bool is_local(const IpAddress& destination) const {
         return destination.is_v6 ? is_local_v6(destination) : is_local_v4(host_v4(destination));

@@ -2,6 +2,7 @@
 //
 //   EAL ─► packet pool ─► WAN port (a queue pair per worker, one more for control)
 //       ─► tables (sessions, peer slots, allowed IPs, handoff rings, control ring, RCU)
+//       ─► the exit node, when a port has role uplink (exit_node.hpp)
 //       ─► engine (transport in the data plane) with the configured peers
 //       ─► workers launched on their lcores ─► control loop here, until a signal
 #include "dataplane/gateway.hpp"
@@ -31,6 +32,7 @@
 #include "dataplane/classify.hpp"
 #include "dataplane/control_lcore.hpp"
 #include "dataplane/eal.hpp"
+#include "dataplane/exit_node.hpp"
 #include "dataplane/handoff.hpp"
 #include "dataplane/worker.hpp"
 
@@ -49,13 +51,6 @@ void shut_down_eal() {
 
 void stop_on_signal(int) {
     running.store(false);
-}
-
-IpAddress to_dataplane(const config::IpAddress& address) {
-    IpAddress out;
-    out.bytes = address.bytes;
-    out.is_v6 = address.is_v6;
-    return out;
 }
 
 struct WorkerLaunch {
@@ -149,6 +144,7 @@ struct Runtime {
     rte_ring* to_control = nullptr;
     SharedTables shared;
     std::vector<std::unique_ptr<WorkerContext>> contexts;
+    std::unique_ptr<ExitNode> exit;  // null without an uplink
     std::unique_ptr<control::Engine> engine;
     std::map<control::PeerId, PeerId> slot_of;
     std::vector<std::string> peer_names;
@@ -167,9 +163,9 @@ struct Runtime {
     }
 };
 
-const config::Port* wan_port(const config::Config& config) {
+const config::Port* port_with_role(const config::Config& config, config::PortRole role) {
     for (const config::Port& port : config.ports) {
-        if (port.role == config::PortRole::wan) {
+        if (port.role == role) {
             return &port;
         }
     }
@@ -223,6 +219,7 @@ bool add_peers(Runtime& rt) {
         PeerSlot& entry = rt.peers[slot];
         entry.owner = static_cast<std::uint16_t>(owner);
         entry.permissions = peer.permissions;  // same bit values as the data plane's
+        entry.public_key = peer.public_key;
         entry.configured.store(true);
         for (const config::Prefix& prefix : peer.allowed_ips) {
             routes.push_back({{to_dataplane(prefix.address), prefix.length}, slot});
@@ -334,6 +331,9 @@ std::string render_show(Runtime& rt, const ControlLcore& control) {
         worker_line("worker " + std::to_string(context->id), context->counters);
     }
     worker_line("control rx", rt.control_counters);
+    if (rt.exit) {
+        rt.exit->render(out, rt.peer_names);
+    }
     const ControlCounters& cc = control.counters();
     out << "control: handshake frames " << cc.handshake_frames << ", neighbour frames "
         << cc.neighbour_frames << ", staged " << cc.staged_packets << ", datagrams sent "
@@ -353,7 +353,8 @@ std::string render_show(Runtime& rt, const ControlLcore& control) {
 
 int run_gateway(const config::Config& config, const std::vector<std::string>& eal_overrides,
                 const std::string& control_socket) {
-    const config::Port* wan = wan_port(config);
+    const config::Port* wan = port_with_role(config, config::PortRole::wan);
+    const config::Port* uplink = port_with_role(config, config::PortRole::uplink);
     if (auto result = init_eal(config::eal_arguments(config, eal_overrides));
         std::holds_alternative<StartupError>(result)) {
         std::fprintf(stderr, "meshgate: %s\n", std::get<StartupError>(result).message.c_str());
@@ -393,7 +394,17 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
             return 1;
         }
         rt.port = std::get<Port>(started);
-        if (build_tables(rt) && add_peers(rt)) {
+        bool exit_ready = true;
+        if (uplink != nullptr) {
+            auto started_exit = ExitNode::start(config, *uplink, rt.pool, rt.workers);
+            if (auto* error = std::get_if<StartupError>(&started_exit)) {
+                std::fprintf(stderr, "meshgate: %s\n", error->message.c_str());
+                exit_ready = false;
+            } else {
+                rt.exit = std::move(std::get<std::unique_ptr<ExitNode>>(started_exit));
+            }
+        }
+        if (exit_ready && build_tables(rt) && add_peers(rt)) {
             rt.shared.sessions = rt.sessions.get();
             rt.shared.peers = rt.peers.get();
             rt.shared.peer_capacity = static_cast<std::uint32_t>(config.peers.size());
@@ -404,11 +415,17 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
             rt.shared.tsc_hz = rte_get_tsc_hz();
             fill_addresses(rt, *wan);
             make_workers(rt);
+            std::optional<ControlPort> uplink_control;
+            if (rt.exit) {
+                rt.exit->attach(rt.contexts);
+                uplink_control = rt.exit->control_port(rt.pool);
+            }
 
             ControlPort control_port;
             control_port.port = rt.port.id;
             control_port.tx_queue = static_cast<std::uint16_t>(rt.workers);
             control_port.pool = rt.pool;
+            control_port.mac = rt.port.mac;
             control_port.ipv4 = rt.shared.addresses.wan_ipv4;
             control_port.ipv6 = rt.shared.addresses.wan_ipv6;
             control_port.ipv4_prefix = wan->address ? wan->address->length : 32;
@@ -420,7 +437,8 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
                 control_port.next_hop_v6 = to_dataplane(*wan->next_hop6);
             }
             ControlLcore control(*rt.engine, rt.shared, *rt.sessions, rt.peers.get(), rt.slot_of,
-                                 control_port);
+                                 control_port, uplink_control,
+                                 rt.exit ? rt.exit->next_hops() : nullptr);
 
             std::signal(SIGINT, stop_on_signal);
             std::signal(SIGTERM, stop_on_signal);
@@ -445,6 +463,10 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
                 auto now = std::chrono::steady_clock::now().time_since_epoch();
                 unsigned work = control.poll(std::chrono::duration_cast<control::Duration>(now),
                                              std::chrono::system_clock::now());
+                if (rt.exit) {
+                    work += rt.exit->poll_control_queue(*rt.handoff, rt.to_control);
+                    work += static_cast<unsigned>(rt.exit->drain_flow_log());
+                }
                 socket.serve([&](const std::string&) { return render_show(rt, control); });
                 if (work == 0) {
                     rte_delay_us_sleep(

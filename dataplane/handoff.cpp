@@ -18,6 +18,22 @@ bool register_packet_meta() {
     return packet_meta_offset >= 0;
 }
 
+void send_to_control(Burst<>& burst, rte_ring* ring, Drop when_full, WorkerCounters& counters) {
+    if (burst.count == 0) {
+        return;
+    }
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        packet_meta(burst.packets[i]) = {0, HandoffStage::frame};
+    }
+    unsigned queued =
+        rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(burst.packets), burst.count, nullptr);
+    counters.to_control += queued;
+    for (unsigned i = queued; i < burst.count; ++i) {
+        drop_packet(burst.packets[i], when_full, counters);
+    }
+    burst.clear();
+}
+
 Handoff::Handoff(const std::string& name, unsigned workers, unsigned ring_size) {
     for (unsigned worker = 0; worker < workers; ++worker) {
         std::string ring_name = name + "_" + std::to_string(worker);

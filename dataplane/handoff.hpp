@@ -22,9 +22,11 @@ namespace meshgate::dataplane {
 
 // What the owner must do with a handed-off packet, carried in the mbuf (a dynamic field).
 enum class HandoffStage : std::uint8_t {
-    decap,  // ciphertext: look up the keypair, open, check, route
-    encap,  // plaintext for `peer`: seal and transmit (or, at the control thread: stage it)
-    frame,  // a whole received frame for the control thread (handshake, ARP, ND)
+    decap,   // ciphertext: look up the keypair, open, check, route
+    encap,   // plaintext for `peer`: seal and transmit (or, at the control thread: stage it)
+    frame,   // a whole received frame for the control thread (handshake, ARP, ND)
+    uplink,  // an IP packet from the uplink for the worker whose NAT slice holds its port:
+             // reverse NAT, then seal to the flow's peer (exit_path.hpp)
 };
 
 struct PacketMeta {
@@ -42,6 +44,10 @@ bool register_packet_meta();
 inline PacketMeta& packet_meta(rte_mbuf* packet) {
     return *RTE_MBUF_DYNFIELD(packet, packet_meta_offset, PacketMeta*);
 }
+
+// Hands a burst to the control thread's ring (`ring`: multi-producer, one consumer), marked
+// as whole frames; drops and counts under `when_full` what does not fit. Empties `burst`.
+void send_to_control(Burst<>& burst, rte_ring* ring, Drop when_full, WorkerCounters& counters);
 
 class Handoff {
   public:

@@ -411,6 +411,28 @@ unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port) {
     return extra + (offset - long_part) / base;
 }
 
+std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length) {
+    NatPacket packet;
+    if (parse(ip, length, false, packet) != NatResult::translated) {
+        return std::nullopt;
+    }
+    if (!is_icmp(packet.protocol)) {
+        return packet.destination_port;
+    }
+    if (is_echo_reply(packet)) {
+        return packet.source_port;  // the identifier
+    }
+    if (!is_icmp_error(packet) || packet.l4 + icmp_error_header > packet.end) {
+        return std::nullopt;
+    }
+    const std::uint32_t quote = packet.l4 + icmp_error_header;
+    NatPacket quoted;
+    if (parse(ip + quote, packet.end - quote, true, quoted) != NatResult::translated) {
+        return std::nullopt;
+    }
+    return quoted.source_port;
+}
+
 // ---- the table: cold path -----------------------------------------------------------------
 
 NatTable::NatTable(const std::string& name_prefix, const NatOptions& options) : options_(options) {

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -60,6 +61,13 @@ PortRange split_port_range(PortRange all, unsigned workers, unsigned worker);
 // The worker whose slice of split_port_range(all, workers, ·) holds `port`, in O(1); `workers`
 // when the port lies outside `all` (not a NAT port: nobody owns it).
 unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port);
+
+// The uplink port (host order) an inbound packet refers to, parsed exactly as
+// translate_inbound() parses it: the destination port of TCP/UDP, the identifier of an echo
+// reply, and for an ICMP error the source port (or identifier) of the packet it quotes. With
+// owner_of_port() it names the worker whose table holds the flow. Nothing for a packet that
+// carries no such port (translate_inbound() refuses it and says why). Any thread.
+std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length);
 
 // Idle timeouts in seconds. RFC 5382 REQ-5: established TCP at least 2 h 4 min, transitory at
 // least 4 min; RFC 4787 REQ-5: UDP at least 2 min (5 recommended); ICMP echo: RFC 5508 asks

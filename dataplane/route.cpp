@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "dataplane/exit_path.hpp"
 #include "dataplane/protocol_numbers.hpp"
 
 namespace meshgate::dataplane {
@@ -16,12 +17,16 @@ bool is_v6(const rte_mbuf* packet) {
     return (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
 }
 
+}  // namespace
+
 IpAddress destination_of(const rte_mbuf* packet) {
     if (is_v6(packet)) {
         return IpAddress::v6(rte_pktmbuf_mtod(packet, const rte_ipv6_hdr*)->dst_addr);
     }
     return IpAddress::v4(rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->dst_addr);
 }
+
+namespace {
 
 bool answer_echo_v4(rte_mbuf* packet) {
     auto* ip = rte_pktmbuf_mtod(packet, rte_ipv4_hdr*);
@@ -69,8 +74,8 @@ bool answer_echo_v6(rte_mbuf* packet) {
     return true;
 }
 
-// A router decrements TTL (IPv4, with an incremental checksum update, RFC 1624) or the hop
-// limit (IPv6). False when it has run out.
+}  // namespace
+
 bool decrement_ttl(rte_mbuf* packet) {
     if (is_v6(packet)) {
         auto* ip = rte_pktmbuf_mtod(packet, rte_ipv6_hdr*);
@@ -91,8 +96,6 @@ bool decrement_ttl(rte_mbuf* packet) {
     ip->hdr_checksum = rte_cpu_to_be_16(static_cast<std::uint16_t>(sum));
     return true;
 }
-
-}  // namespace
 
 bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self) {
     IpAddress destination = destination_of(packet);
@@ -116,6 +119,7 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
     PeerId owners[burst_size];
     shared.allowed_ips->lookup_burst(destinations, owners, inner.count);
 
+    Burst<> to_uplink;
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < inner.count; ++i) {
         rte_mbuf* packet = inner.packets[i];
@@ -125,7 +129,7 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
             destination = source;
         } else {
             if (destination == no_peer) {
-                drop_packet(packet, Drop::no_route, worker.counters);
+                to_uplink.push(packet);  // exit_outbound drops it when there is no uplink
                 continue;
             }
             const std::uint8_t both =
@@ -148,7 +152,10 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
         inner.packets[kept++] = packet;
     }
     inner.count = kept;
-    return kept;
+    if (!to_uplink.empty()) {
+        exit_outbound(to_uplink, inner, worker);  // ICMP errors for the senders join `inner`
+    }
+    return inner.count;
 }
 
 }  // namespace meshgate::dataplane

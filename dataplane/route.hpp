@@ -2,8 +2,8 @@
 //
 //   to a gateway tunnel address, ICMP echo request  -> echo reply, back to the sender
 //   inside another peer's allowed IPs               -> that peer, if both hold `peers`
-//   anything else                                   -> dropped: no_route (the exit node
-//                                                      issue adds the uplink)
+//   anything else                                   -> exit_outbound (exit_path.hpp):
+//                                                      the uplink, or dropped
 //
 // Packets leaving for a peer get packet_meta() = {destination, encap}; those whose
 // destination is owned by another worker are handed to it, the rest stay in the burst for
@@ -20,5 +20,12 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker);
 // Turns an ICMP (v4) or ICMPv6 echo request addressed to `self` into its reply in place.
 // False when the packet is not such a request.
 bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self);
+
+// The destination of an inner IPv4 or IPv6 packet (data at the IP header).
+IpAddress destination_of(const rte_mbuf* packet);
+
+// A router decrements TTL (IPv4, with an incremental checksum update, RFC 1624) or the hop
+// limit (IPv6). False, the packet untouched, when it has run out.
+bool decrement_ttl(rte_mbuf* packet);
 
 }  // namespace meshgate::dataplane

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "control/replay_window.hpp"
+#include "crypto/keys.hpp"
 #include "dataplane/allowed_ips.hpp"
 #include "dataplane/headers.hpp"
 
@@ -84,6 +85,8 @@ struct alignas(64) PeerSlot {
     std::atomic<bool> configured{false};
     std::uint16_t owner = 0;
     std::uint8_t permissions = 0;
+    // Set before the slot is marked configured; names the peer in flow log records.
+    crypto::PublicKey public_key{};
 
     // ---- writers: the owner worker (roaming) and the control thread, seqlock-serialised ----
     rte_seqlock_t endpoint_lock;

@@ -7,7 +7,11 @@
 //                                                   (handoff rings, drained every pass)
 //
 //   handoff ring ─┬─ decap stage ─► decap ─► route ─► encap ─► TX
-//                 └─ encap stage ─────────────────► encap ─► TX
+//                 ├─ encap stage ─────────────────► encap ─► TX
+//                 └─ uplink stage ─► exit_inbound (reverse NAT) ─► encap ─► TX
+//
+//   uplink RX burst (exit node only) ─► receive_from_uplink (exit_path.hpp): route's
+//   exit_outbound sends the other way
 #include "dataplane/worker.hpp"
 
 #include <rte_cycles.h>
@@ -15,25 +19,14 @@
 
 #include "dataplane/decap.hpp"
 #include "dataplane/encap.hpp"
+#include "dataplane/exit_path.hpp"
 #include "dataplane/route.hpp"
 
 namespace meshgate::dataplane {
 namespace {
 
 void to_control(Burst<>& burst, Drop when_full, WorkerContext& worker) {
-    if (burst.count == 0) {
-        return;
-    }
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        packet_meta(burst.packets[i]) = {0, HandoffStage::frame};
-    }
-    unsigned queued = rte_ring_enqueue_burst(
-        worker.shared->to_control, reinterpret_cast<void**>(burst.packets), burst.count, nullptr);
-    worker.counters.to_control += queued;
-    for (unsigned i = queued; i < burst.count; ++i) {
-        drop_packet(burst.packets[i], when_full, worker.counters);
-    }
-    burst.clear();
+    send_to_control(burst, worker.shared->to_control, when_full, worker.counters);
 }
 
 void decap_route_encap(Burst<>& burst, WorkerContext& worker, bool from_handoff) {
@@ -54,10 +47,17 @@ unsigned drain_handoff(WorkerContext& worker) {
     if (handed.count == 0) {
         return 0;
     }
-    Burst<> to_decap, to_encap;
+    Burst<> to_decap, to_encap, from_uplink;
     for (std::uint16_t i = 0; i < handed.count; ++i) {
         rte_mbuf* packet = handed.packets[i];
-        (packet_meta(packet).stage == HandoffStage::decap ? to_decap : to_encap).push(packet);
+        const HandoffStage stage = packet_meta(packet).stage;
+        (stage == HandoffStage::decap    ? to_decap
+         : stage == HandoffStage::uplink ? from_uplink
+                                         : to_encap)
+            .push(packet);
+    }
+    if (!from_uplink.empty()) {
+        exit_inbound(from_uplink, worker);
     }
     if (!to_decap.empty()) {
         decap_route_encap(to_decap, worker, true);
@@ -88,6 +88,10 @@ unsigned worker_iteration(WorkerContext& worker) {
     unsigned work = received.count;
     if (received.count > 0) {
         process_received(received, worker);
+    }
+    if (worker.exit != nullptr) {
+        work += receive_from_uplink(worker);
+        exit_housekeeping(worker);
     }
     return work + drain_handoff(worker);
 }

@@ -42,17 +42,14 @@ setup_network() {
   ip -n "$ns_c" addr add 198.51.100.4/24 dev eth0
 }
 
-# start_client NAME NS TUNNEL_ADDRESS: wireguard-go with meshgate as its only peer; the
-# persistent keepalive (as meshnet clients behind NAT use) makes it handshake at once.
+# start_client NAME NS TUNNEL_ADDRESS: wireguard-go with meshgate as its only peer.
 start_client() {
   local name=$1 ns=$2 address=$3
   client_key[$name]=$(wg genkey)
   client_pub[$name]=$(wg pubkey <<<"${client_key[$name]}")
   client_if[$name]="${MG_PREFIX}${name}"
   echo "${client_key[$name]}" >"$MG_LOGDIR/$name.key"
-  mg_wireguard_go "$ns" "${client_if[$name]}"
-  mg_in "$ns" wg set "${client_if[$name]}" private-key "$MG_LOGDIR/$name.key" \
-    peer "$gw_pub" allowed-ips 10.100.0.0/24 endpoint 198.51.100.1:51820 persistent-keepalive 25
+  mg_wg_client "$ns" "${client_if[$name]}" "$MG_LOGDIR/$name.key" "$gw_pub" 10.100.0.0/24
   mg_in "$ns" ip addr add "$address/24" dev "${client_if[$name]}"
   mg_in "$ns" ip link set "${client_if[$name]}" up
 }
@@ -87,20 +84,7 @@ peers:
 YAML
 }
 
-start_gateway() {
-  # Workers may share a CPU with each other (2 cores here): lcores mapped explicitly.
-  local lcores="0@0"
-  local w
-  for w in $(seq 1 "$workers"); do lcores+=",$w@$(( w > 1 ? 1 : w ))"; done
-  ip netns exec "$ns_gw" "$meshgate" run -c "$MG_LOGDIR/gw.yaml" --socket "$MG_LOGDIR/mg.sock" \
-    -- --lcores "$lcores" --file-prefix "$MG_PREFIX" --log-level error \
-    >"$MG_LOGDIR/meshgate.log" 2>&1 &
-  mg_wait_for_socket "$MG_LOGDIR/mg.sock" && return 0
-  cat "$MG_LOGDIR/meshgate.log" >&2
-  mg_fail "meshgate did not start"
-}
-
-show() { "$meshgate" show --socket "$MG_LOGDIR/mg.sock"; }
+show() { mg_show "$meshgate"; }
 
 
 # Test that client A reaches the gateway's own tunnel address.
@@ -213,19 +197,14 @@ main() {
   start_client a "$ns_a" 10.100.0.2
   start_client b "$ns_b" 10.100.0.3
   write_config
-  start_gateway
+  mg_start_meshgate "$ns_gw" "$meshgate" "$workers"
   mg_check "A pings the gateway's tunnel address" test_ping_gateway
   mg_check "A pings B through the hub" test_ping_a_to_b
   mg_check "iperf3 TCP A->B and B->A, counters match" test_iperf
   mg_check "A roams to a new underlay address" test_roaming
   mg_check "an unconfigured client never gets a handshake" test_unconfigured_client
   mg_check "10,000 random datagrams are dropped and counted; ping keeps working" test_garbage_flood
-  show || true
-  if [ "$MG_FAILURES" -ne 0 ]; then
-    mg_log "$MG_FAILURES check(s) failed; logs in $MG_LOGDIR"
-    cat "$MG_LOGDIR/meshgate.log" >&2
-    return 1
-  fi
+  mg_report_meshgate "$meshgate"
 }
 
 mg_init

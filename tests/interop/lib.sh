@@ -9,6 +9,13 @@
 #   mg_veth NS_A IF_A NS_B IF_B a veth pair with one end in each namespace, offloads off
 #   mg_in NS CMD...             run CMD inside namespace NS, echoing it
 #   mg_wireguard_go NS IFNAME   start wireguard-go for IFNAME in NS and wait for its UAPI socket
+#   mg_wg_client NS IFNAME KEYFILE GATEWAY_PUB ALLOWED_IPS
+#                               wireguard-go configured with wg, meshgate its only peer
+#   mg_start_meshgate NS BINARY WORKERS
+#                               run meshgate with $MG_LOGDIR/gw.yaml in NS, wait for its socket
+#   mg_show BINARY              `meshgate show` of the gateway mg_start_meshgate started
+#   mg_http_whoami NS           an HTTP server on port 8080 answering "caller-address port"
+#   mg_report_meshgate BINARY   the gateway's counters; its log and status 1 if a check failed
 #   mg_check NAME FUNCTION...   run one check, log PASS/FAIL, count failures in MG_FAILURES
 #   mg_wait_for_socket PATH     wait up to 10 s for a unix socket to appear
 #   mg_fail MESSAGE             print and exit 1 (cleanup still runs)
@@ -147,6 +154,63 @@ mg_wireguard_go() {
     sleep 0.1
   done
   mg_fail "wireguard-go did not create its UAPI socket for $ifname"
+}
+
+# The gateway is 198.51.100.1:51820 in every topology here. The persistent keepalive (as
+# meshnet clients behind NAT use) makes the client handshake at once.
+mg_wg_client() {
+  local ns=$1 ifname=$2 key=$3 gateway=$4 allowed=$5
+  mg_wireguard_go "$ns" "$ifname"
+  mg_in "$ns" wg set "$ifname" private-key "$key" peer "$gateway" allowed-ips "$allowed" \
+    endpoint 198.51.100.1:51820 persistent-keepalive 25
+}
+
+mg_start_meshgate() {
+  local ns=$1 binary=$2 workers=$3
+  # Workers may share a CPU with each other (2 cores here): lcores mapped explicitly.
+  local lcores="0@0" w
+  for w in $(seq 1 "$workers"); do lcores+=",$w@$(( w > 1 ? 1 : w ))"; done
+  ip netns exec "$ns" "$binary" run -c "$MG_LOGDIR/gw.yaml" --socket "$MG_LOGDIR/mg.sock" \
+    -- --lcores "$lcores" --file-prefix "$MG_PREFIX" --log-level error \
+    >"$MG_LOGDIR/meshgate.log" 2>&1 &
+  mg_wait_for_socket "$MG_LOGDIR/mg.sock" && return 0
+  cat "$MG_LOGDIR/meshgate.log" >&2
+  mg_fail "meshgate did not start"
+}
+
+mg_show() { "$1" show --socket "$MG_LOGDIR/mg.sock"; }
+
+# Dual-stack (an IPv4 caller shows as its IPv4 address). Runs until its namespace goes.
+mg_http_whoami() {
+  local ns=$1
+  ip netns exec "$ns" python3 - >"$MG_LOGDIR/http-$ns.log" 2>&1 <<'PY' &
+import http.server, socket
+class Caller(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        host = self.client_address[0].removeprefix("::ffff:")
+        body = ("%s %d\n" % (host, self.client_address[1])).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+class DualStack(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+DualStack(("::", 8080), Caller).serve_forever()
+PY
+}
+
+mg_report_meshgate() {
+  mg_show "$1" || true
+  if [ "$MG_FAILURES" -ne 0 ]; then
+    mg_log "$MG_FAILURES check(s) failed; logs in $MG_LOGDIR"
+    cat "$MG_LOGDIR/meshgate.log" >&2
+    return 1
+  fi
 }
 
 mg_check() {

@@ -24,6 +24,7 @@
 #include "crypto/x25519.hpp"
 #include "dataplane/classify.hpp"
 #include "dataplane/context.hpp"
+#include "dataplane/exit_path.hpp"
 #include "dataplane/headers.hpp"
 #include "dataplane/worker.hpp"
 
@@ -59,6 +60,10 @@ class HubFixture {
         std::uint8_t permissions = dataplane::permission_peers;
         std::uint32_t session_capacity = 1024;
         std::optional<crypto::Backend> force_backend = std::nullopt;
+        // An uplink (one ring-backed port, a queue per worker) with NAT on every worker,
+        // next hop resolved, no rate limits, no flow log.
+        bool exit = false;
+        bool next_hop_resolved = true;  // ARP has answered for the uplink's router
     };
 
     explicit HubFixture(Options options) : options_(options) {
@@ -109,10 +114,24 @@ class HubFixture {
         if (!allowed_->apply(routes)) {
             throw std::runtime_error("allowed IPs full");
         }
+        if (options.exit) {
+            make_exit();
+        }
     }
 
     ~HubFixture() {
         workers_.clear();
+        exit_workers_.clear();
+        if (exit_) {
+            rte_eth_dev_stop(exit_->port);
+            rte_eth_dev_close(exit_->port);
+            for (unsigned w = 0; w < uplink_rx_.size(); ++w) {
+                drain(uplink_rx_[w]);
+                drain(uplink_tx_[w]);
+                rte_ring_free(uplink_rx_[w]);
+                rte_ring_free(uplink_tx_[w]);
+            }
+        }
         drain(to_control_);
         rte_ring_free(to_control_);
         for (unsigned w = 0; w < ports_.size(); ++w) {
@@ -216,6 +235,24 @@ class HubFixture {
         return out;
     }
 
+    // A frame from the uplink's router arriving on `worker`'s uplink queue (exit fixtures).
+    void inject_uplink(unsigned worker, rte_mbuf* frame) {
+        if (rte_ring_enqueue(uplink_rx_[worker], frame) != 0) {
+            throw std::runtime_error("uplink rx ring full");
+        }
+    }
+    // What the workers sent to the uplink so far (caller frees).
+    std::vector<rte_mbuf*> uplink_transmitted(unsigned worker) {
+        std::vector<rte_mbuf*> out;
+        rte_mbuf* frame;
+        while (rte_ring_dequeue(uplink_tx_[worker], reinterpret_cast<void**>(&frame)) == 0) {
+            out.push_back(frame);
+        }
+        return out;
+    }
+    dataplane::ExitShared& exit() { return *exit_; }
+    dataplane::ExitWorker& exit_worker(unsigned w) { return *exit_workers_[w]; }
+
     // Runs every worker until none has work left.
     void run_until_idle() {
         for (bool busy = true; busy;) {
@@ -249,14 +286,77 @@ class HubFixture {
     }
 
     // The ring PMD still wants the usual configure / queue setup / start sequence.
-    static bool start(std::uint16_t port) {
+    static bool start(std::uint16_t port, std::uint16_t queues = 1) {
         rte_eth_conf conf{};
-        return rte_eth_dev_configure(port, 1, 1, &conf) == 0 &&
-               rte_eth_rx_queue_setup(port, 0, 1024, SOCKET_ID_ANY, nullptr, pool()) == 0 &&
-               rte_eth_tx_queue_setup(port, 0, 1024, SOCKET_ID_ANY, nullptr) == 0 &&
-               rte_eth_dev_start(port) == 0;
+        if (rte_eth_dev_configure(port, queues, queues, &conf) != 0) {
+            return false;
+        }
+        for (std::uint16_t q = 0; q < queues; ++q) {
+            if (rte_eth_rx_queue_setup(port, q, 1024, SOCKET_ID_ANY, nullptr, pool()) != 0 ||
+                rte_eth_tx_queue_setup(port, q, 1024, SOCKET_ID_ANY, nullptr) != 0) {
+                return false;
+            }
+        }
+        return rte_eth_dev_start(port) == 0;
     }
 
+    // The uplink: 203.0.113.1/24 behind router_mac, ports 1024-65535 split among workers.
+    void make_exit() {
+        const unsigned workers = options_.workers;
+        for (unsigned w = 0; w < workers; ++w) {
+            std::string base = name_ + "_u" + std::to_string(w);
+            uplink_rx_.push_back(rte_ring_create((base + "rx").c_str(), 8192, SOCKET_ID_ANY,
+                                                 RING_F_SP_ENQ | RING_F_SC_DEQ));
+            uplink_tx_.push_back(rte_ring_create((base + "tx").c_str(), 8192, SOCKET_ID_ANY,
+                                                 RING_F_SP_ENQ | RING_F_SC_DEQ));
+        }
+        int port = rte_eth_from_rings((name_ + "_up").c_str(), uplink_rx_.data(), workers,
+                                      uplink_tx_.data(), workers, SOCKET_ID_ANY);
+        if (port < 0 ||
+            !start(static_cast<std::uint16_t>(port), static_cast<std::uint16_t>(workers))) {
+            throw std::runtime_error("uplink ring port");
+        }
+        exit_ = std::make_unique<dataplane::ExitShared>();
+        dataplane::ExitShared& exit = *exit_;
+        exit.port = static_cast<std::uint16_t>(port);
+        exit.uplink.port = exit.port;
+        exit.uplink.mac = uplink_mac;
+        exit.ipv4 = uplink_ipv4;
+        exit.uplink.ipv4 = uplink_ipv4.v4_network_order();
+        exit.ports = {1024, 65535};
+        exit.workers = workers;
+        const dataplane::Prefix attached[] = {{uplink_ipv4, 24}, {ipv4(10, 100, 0, 0), 24}};
+        exit.local = dataplane::LocalDestinations(attached);
+        exit.tunnel = dataplane::LocalDestinations(std::span(attached).subspan(1), false);
+        exit_counters_ = std::make_unique<dataplane::ExitCounters[]>(options_.peers);
+        exit_limits_ = std::make_unique<dataplane::PeerRateLimits[]>(options_.peers);
+        exit.counters = exit_counters_.get();
+        exit.limits = exit_limits_.get();
+        if (options_.next_hop_resolved) {
+            exit.next_hop.publish(false, router_mac);
+        }
+        for (unsigned w = 0; w < workers; ++w) {
+            auto state = std::make_unique<dataplane::ExitWorker>();
+            state->shared = exit_.get();
+            state->rx_queue = state->tx_queue = static_cast<std::uint16_t>(w);
+            dataplane::NatOptions nat;
+            nat.capacity = 1024;
+            nat.ports = dataplane::split_port_range(exit.ports, workers, w);
+            nat.uplink_v4 = uplink_ipv4;
+            nat.ticks_per_second = rte_get_tsc_hz();
+            state->nat =
+                std::make_unique<dataplane::NatTable>(name_ + "_n" + std::to_string(w), nat);
+            workers_[w]->exit = state.get();
+            exit_workers_.push_back(std::move(state));
+        }
+    }
+
+  public:
+    static inline const IpAddress uplink_ipv4 = ipv4(203, 0, 113, 1);
+    static constexpr rte_ether_addr uplink_mac = {{0x02, 0, 0, 0, 0, 0x11}};
+    static constexpr rte_ether_addr router_mac = {{0x02, 0, 0, 0, 0, 0xfe}};
+
+  private:
     void make_ports() {
         for (unsigned w = 0; w < options_.workers; ++w) {
             std::string base = name_ + "_" + std::to_string(w);
@@ -326,6 +426,11 @@ class HubFixture {
     dataplane::SharedTables shared_;
     std::vector<std::unique_ptr<dataplane::WorkerContext>> workers_;
     std::vector<SimulatedPeer> clients_;
+    std::vector<rte_ring*> uplink_rx_, uplink_tx_;
+    std::unique_ptr<dataplane::ExitShared> exit_;
+    std::unique_ptr<dataplane::ExitCounters[]> exit_counters_;
+    std::unique_ptr<dataplane::PeerRateLimits[]> exit_limits_;
+    std::vector<std::unique_ptr<dataplane::ExitWorker>> exit_workers_;
 };
 
 }  // namespace meshgate::test

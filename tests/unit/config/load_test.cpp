@@ -64,7 +64,8 @@ TEST(Load, ExamplesLoadAndValidate) {
     Config config = std::get<Config>(
         load_file(std::string(MESHGATE_SOURCE_DIR) + "/config/examples/default.yaml"));
     EXPECT_EQ(config.peers.size(), 2u);
-    EXPECT_EQ(config.peers[0].permissions, permission_peers);
+    EXPECT_EQ(config.peers[0].permissions, permission_peers | permission_exit);
+    EXPECT_EQ(config.peers[1].permissions, permission_peers);
     EXPECT_EQ(config.interface.listen_port, 51820);
 
     Config exit = std::get<Config>(

@@ -123,6 +123,18 @@ TEST(LocalDestinations, AttachedSubnetsAreLocal) {
     EXPECT_FALSE(local.is_local(ip("2001:db8:2::1")));
 }
 
+// The exit path's tunnel-subnet check: only the given prefixes, none of the fixed ranges.
+TEST(LocalDestinations, WithoutBuiltinRangesOnlyTheGivenSubnets) {
+    const std::vector<Prefix> tunnel = {prefix("10.100.0.1", 24), prefix("fd00:100::1", 64)};
+    const LocalDestinations only(tunnel, false);
+    EXPECT_TRUE(only.is_local(ip("10.100.0.77")));
+    EXPECT_TRUE(only.is_local(ip("fd00:100::77")));
+    EXPECT_FALSE(only.is_local(ip("10.100.1.1")));
+    EXPECT_FALSE(only.is_local(ip("192.168.1.1")));
+    EXPECT_FALSE(only.is_local(ip("fe80::1")));
+    EXPECT_FALSE(LocalDestinations({}, false).is_local(ip("127.0.0.1")));
+}
+
 TEST(LocalDestinations, TooManyAttachedSubnetsIsAConfigurationError) {
     std::vector<Prefix> attached;
     for (unsigned i = 0; i <= LocalDestinations::max_attached; ++i) {

@@ -612,6 +612,48 @@ TEST_P(NatIcmpError, EveryTruncationOfTheQuote) {
 INSTANTIATE_TEST_SUITE_P(All, NatIcmpError, ::testing::ValuesIn(error_cases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Steering: the port nat_inbound_port() names is the flow's translated port, so
+// owner_of_port() sends every answer (and every error about a flow) to the table holding it.
+TEST(NatInboundPort, NamesTheTranslatedPortOfEveryAnswer) {
+    for (bool is_v6 : {false, true}) {
+        for (Proto proto : {Proto::tcp, Proto::udp, Proto::icmp}) {
+            auto table = make_table();
+            open_flow(*table, client_spec(is_v6, proto, 1111), 0);  // moves the port cursor
+            const Spec sent = client_spec(is_v6, proto);
+            const std::uint16_t port = open_flow(*table, sent, 0);
+            Spec answer = reply_to(sent);
+            answer.destination = is_v6 ? uplink6 : uplink4;
+            (proto == Proto::icmp ? answer.source_port : answer.destination_port) = port;
+            const Bytes reply = build(answer);
+            EXPECT_EQ(nat_inbound_port(reply.data(), static_cast<std::uint32_t>(reply.size())),
+                      port)
+                << name(proto) << (is_v6 ? " v6" : " v4");
+
+            Bytes outbound = build(sent);
+            ASSERT_EQ(out(*table, outbound, 0).result, NatResult::translated);
+            const Bytes error =
+                icmp_error(is_v6 ? router6 : router4, is_v6 ? uplink6 : uplink4, is_v6 ? 3 : 11, 0,
+                           0, Bytes(outbound.begin(), outbound.begin() + 48));
+            EXPECT_EQ(nat_inbound_port(error.data(), static_cast<std::uint32_t>(error.size())),
+                      port)
+                << "error about " << name(proto) << (is_v6 ? " v6" : " v4");
+        }
+    }
+}
+
+TEST(NatInboundPort, NothingForPacketsWithoutOne) {
+    Spec request = client_spec(false, Proto::icmp);  // an echo request is never an answer
+    request.destination = uplink4;
+    const Bytes cases[] = {
+        build(request), Bytes(12, 0x45),                          // truncated IPv4
+        Bytes{0x50, 0, 0, 0},                                     // no such IP version
+        icmp_error(router4, uplink4, 11, 0, 0, Bytes(10, 0x45)),  // quote too short
+    };
+    for (const Bytes& packet : cases) {
+        EXPECT_FALSE(nat_inbound_port(packet.data(), static_cast<std::uint32_t>(packet.size())));
+    }
+}
+
 TEST(NatIcmpErrors, ErrorsAboutOtherTrafficAreNotTranslated) {
     auto table = make_table();
     Spec sent = client_spec(false, Proto::udp);

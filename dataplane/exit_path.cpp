@@ -1,0 +1,363 @@
+#include "dataplane/exit_path.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+
+#include "dataplane/encap.hpp"
+#include "dataplane/icmp_error.hpp"
+#include "dataplane/route.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+constexpr std::uint32_t expire_budget = 64;  // NAT entries visited per worker pass
+constexpr unsigned expire_records = 16;      // ended flows reported per pass, at most
+constexpr std::uint16_t tcp_ip_v4 = 40;      // IPv4 + TCP headers without options
+constexpr std::uint16_t tcp_ip_v6 = 60;
+
+bool is_v6(const rte_mbuf* packet) {
+    return (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
+}
+
+std::uint8_t* ip_of(rte_mbuf* packet) {
+    return rte_pktmbuf_mtod(packet, std::uint8_t*);
+}
+
+Drop drop_for(NatResult result) {
+    switch (result) {
+        case NatResult::no_flow:
+            return Drop::nat_no_flow;
+        case NatResult::table_full:
+            return Drop::nat_table_full;
+        case NatResult::ports_exhausted:
+            return Drop::nat_ports_exhausted;
+        case NatResult::unsupported_protocol:
+            return Drop::nat_unsupported;
+        case NatResult::fragment:
+            return Drop::nat_fragment;
+        case NatResult::translated:
+        case NatResult::malformed:
+            break;
+    }
+    return Drop::nat_malformed;
+}
+
+// The largest TCP segment that fits both the tunnel and the uplink (RFC 879's MSS: the MTU
+// less the IP and TCP headers).
+std::uint16_t max_mss(const SharedTables& shared, const ExitShared& exit, bool v6) {
+    const std::uint16_t mtu = std::min(shared.tunnel_mtu, exit.mtu);
+    return static_cast<std::uint16_t>(mtu - (v6 ? tcp_ip_v6 : tcp_ip_v4));
+}
+
+// Turns the packet into an ICMP error for its sender and queues it for sealing; or drops it
+// (counted under `reason` either way: the original packet did not go on).
+void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,
+                       WorkerContext& worker, std::uint32_t mtu) {
+    worker.counters.count_drop(reason);
+    const GatewayAddresses& self = worker.shared->addresses;
+    const auto& source = is_v6(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4;
+    if (!make_icmp_error(packet, kind, mtu, source)) {
+        rte_pktmbuf_free(packet);
+        return;
+    }
+    packet_meta(packet).stage = HandoffStage::encap;  // .peer is still the sender
+    replies.push(packet);
+}
+
+// True when the packet fits the uplink. Otherwise it is answered (DF set, or IPv6, which
+// routers never fragment) or dropped: there is no fragmentation here.
+bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std::uint16_t mtu) {
+    if (rte_pktmbuf_data_len(packet) <= mtu) {
+        return true;
+    }
+    const bool may_fragment =
+        !is_v6(packet) && (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
+                           rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
+    if (may_fragment) {
+        drop_packet(packet, Drop::too_big, worker.counters);
+        return false;
+    }
+    answer_with_error(packet, IcmpError::too_big, Drop::too_big, replies, worker, mtu);
+    return false;
+}
+
+// Stage 1 of outbound: everything decided per packet before NAT. Keeps what may leave.
+std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& worker,
+                             std::uint64_t now) {
+    const SharedTables& shared = *worker.shared;
+    const ExitShared& exit = *worker.exit->shared;
+    return keep_if(packets, [&](rte_mbuf* packet) {
+        const PeerId peer = packet_meta(packet).peer;
+        const IpAddress destination = destination_of(packet);
+        if (exit.tunnel.is_local(destination)) {
+            // An unassigned tunnel address: ours, not the internet's.
+            drop_packet(packet, Drop::no_route, worker.counters);
+            return false;
+        }
+        const ExitVerdict verdict = exit_verdict(shared.peers[peer].permissions,
+                                                 Destination::uplink, destination, exit.local);
+        if (verdict != ExitVerdict::allowed) {
+            exit.counters[peer].count(verdict);
+            drop_packet(packet,
+                        verdict == ExitVerdict::refused_no_exit ? Drop::exit_not_permitted
+                                                                : Drop::exit_local_refused,
+                        worker.counters);
+            return false;
+        }
+        if (!decrement_ttl(packet)) {
+            answer_with_error(packet, IcmpError::time_exceeded, Drop::ttl_exceeded, replies, worker,
+                              0);
+            return false;
+        }
+        if (!exit.limits[peer].ingress.allow(now, rte_pktmbuf_data_len(packet))) {
+            exit.counters[peer].rate_limited_ingress++;
+            drop_packet(packet, Drop::rate_limited, worker.counters);
+            return false;
+        }
+        if (!fits_uplink(packet, replies, worker, exit.mtu)) {
+            return false;
+        }
+        if (exit.mss_clamp) {
+            clamp_tcp_mss(ip_of(packet), rte_pktmbuf_data_len(packet),
+                          max_mss(shared, exit, is_v6(packet)));
+        }
+        return true;
+    });
+}
+
+FlowRecord flow_record(const NatFlowRecord& flow, FlowEvent event, const WorkerContext& worker) {
+    const ExitShared& exit = *worker.exit->shared;
+    FlowRecord record;
+    record.peer = worker.shared->peers[flow.peer].public_key;
+    record.source = flow.inner_address;
+    record.destination = flow.remote_address;
+    const auto& uplink = flow.inner_address.is_v6 ? exit.ipv6 : exit.ipv4;
+    record.translated = uplink.value_or(IpAddress{});
+    record.source_port = flow.inner_port;
+    record.destination_port = flow.remote_port;
+    record.translated_port = flow.translated_port;
+    record.event = event;
+    record.protocol = flow.protocol;
+    record.start_ns = exit.clock.to_ns(flow.created);
+    if (event == FlowEvent::end) {
+        record.end_ns = exit.clock.to_ns(flow.last_seen);
+        record.bytes_out = flow.bytes_out;
+        record.bytes_in = flow.bytes_in;
+        record.packets_out = flow.packets_out;
+        record.packets_in = flow.packets_in;
+    }
+    return record;
+}
+
+// Ethernet to the next hop of the packet's family. False: not resolved yet (or no headroom).
+bool add_ethernet(rte_mbuf* packet, const ExitShared& exit) {
+    const bool v6 = is_v6(packet);
+    const std::optional<rte_ether_addr> next_hop = exit.next_hop.get(v6);
+    if (!next_hop) {
+        return false;
+    }
+    auto* ethernet =
+        reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(packet, sizeof(rte_ether_hdr)));
+    if (ethernet == nullptr) {
+        return false;
+    }
+    ethernet->dst_addr = *next_hop;
+    ethernet->src_addr = exit.uplink.mac;
+    ethernet->ether_type = rte_cpu_to_be_16(v6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+    return true;
+}
+
+// Stage 2 of outbound: one NAT burst call, then the frames for the next hop.
+void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t now) {
+    ExitWorker& state = *worker.exit;
+    const ExitShared& exit = *state.shared;
+    std::uint8_t* ips[burst_size];
+    std::uint32_t lengths[burst_size];
+    PeerId peers[burst_size];
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        ips[i] = ip_of(packets.packets[i]);
+        lengths[i] = rte_pktmbuf_data_len(packets.packets[i]);
+        peers[i] = packet_meta(packets.packets[i]).peer;
+    }
+    NatOutcome outcomes[burst_size];
+    state.nat->translate_outbound_burst(ips, lengths, peers, packets.count, now, outcomes);
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        rte_mbuf* packet = packets.packets[i];
+        const NatOutcome& outcome = outcomes[i];
+        if (outcome.result != NatResult::translated) {
+            drop_packet(packet, drop_for(outcome.result), worker.counters);
+            continue;
+        }
+        if (outcome.created && state.flow_log) {
+            state.flow_log->push(
+                flow_record(state.nat->flow(outcome.flow), FlowEvent::start, worker));
+        }
+        if (!add_ethernet(packet, exit)) {
+            drop_packet(packet, Drop::uplink_unresolved, worker.counters);
+            continue;
+        }
+        ExitCounters& counters = exit.counters[peers[i]];
+        counters.packets_out++;
+        counters.bytes_out += lengths[i];
+        packets.packets[kept++] = packet;
+    }
+    packets.count = kept;
+}
+
+// Stage 2 of inbound: per translated packet, the peer it goes to and its egress limit.
+std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerContext& worker,
+                             std::uint64_t now) {
+    const SharedTables& shared = *worker.shared;
+    const ExitShared& exit = *worker.exit->shared;
+    IpAddress destinations[burst_size];
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        destinations[i] = destination_of(packets.packets[i]);
+    }
+    PeerId owners[burst_size];
+    shared.allowed_ips->lookup_burst(destinations, owners, packets.count);
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        rte_mbuf* packet = packets.packets[i];
+        const PeerId peer = owners[i];
+        // The allowed IPs decide who gets the answer, as for any packet sent into the tunnel;
+        // they must still name the peer that opened the flow.
+        if (peer != flow_peers[i]) {
+            drop_packet(packet, Drop::nat_peer_mismatch, worker.counters);
+            continue;
+        }
+        const std::uint32_t length = rte_pktmbuf_data_len(packet);
+        if (!exit.limits[peer].egress.allow(now, length)) {
+            exit.counters[peer].rate_limited_egress++;
+            drop_packet(packet, Drop::rate_limited, worker.counters);
+            continue;
+        }
+        if (exit.mss_clamp) {
+            clamp_tcp_mss(ip_of(packet), length, max_mss(shared, exit, is_v6(packet)));
+        }
+        exit.counters[peer].packets_in++;
+        exit.counters[peer].bytes_in += length;
+        packet_meta(packet) = {peer, HandoffStage::encap};
+        const unsigned owner = shared.peers[peer].owner;
+        if (owner != worker.id) {
+            // Only after a configuration change moved the address: the flow's peer owns its
+            // flows. Its owner seals (it holds the send counter).
+            shared.handoff->send(owner, &packet, 1, worker.counters);
+            continue;
+        }
+        packets.packets[kept++] = packet;
+    }
+    packets.count = kept;
+    return kept;
+}
+
+}  // namespace
+
+std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& worker) {
+    if (worker.exit == nullptr) {
+        for (std::uint16_t i = 0; i < packets.count; ++i) {
+            drop_packet(packets.packets[i], Drop::no_route, worker.counters);
+        }
+        packets.clear();
+        return 0;
+    }
+    const std::uint64_t now = rte_rdtsc();
+    if (check_outbound(packets, replies, worker, now) == 0) {
+        return 0;
+    }
+    translate_and_frame(packets, worker, now);
+    const std::uint16_t sent = packets.count;
+    transmit_on(packets, worker.exit->shared->port, worker.exit->tx_queue, worker.counters);
+    return sent;
+}
+
+void exit_inbound(Burst<>& packets, WorkerContext& worker) {
+    if (packets.empty()) {
+        return;
+    }
+    ExitWorker& state = *worker.exit;
+    const std::uint64_t now = rte_rdtsc();
+    std::uint8_t* ips[burst_size];
+    std::uint32_t lengths[burst_size];
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        ips[i] = ip_of(packets.packets[i]);
+        lengths[i] = rte_pktmbuf_data_len(packets.packets[i]);
+    }
+    NatOutcome outcomes[burst_size];
+    state.nat->translate_inbound_burst(ips, lengths, packets.count, now, outcomes);
+    PeerId flow_peers[burst_size];
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        rte_mbuf* packet = packets.packets[i];
+        if (outcomes[i].result != NatResult::translated) {
+            drop_packet(packet, drop_for(outcomes[i].result), worker.counters);
+            continue;
+        }
+        flow_peers[kept] = outcomes[i].peer;
+        packets.packets[kept++] = packet;
+    }
+    packets.count = kept;
+    if (deliver_checks(packets, flow_peers, worker, now) == 0) {
+        return;
+    }
+    encap(packets, worker);
+    transmit(packets, worker);
+}
+
+unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit) {
+    const std::optional<std::uint16_t> port = nat_inbound_port(
+        rte_pktmbuf_mtod(packet, const std::uint8_t*), rte_pktmbuf_data_len(packet));
+    return port ? owner_of_port(exit.ports, exit.workers, *port) : exit.workers;
+}
+
+void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Handoff& handoff,
+                   WorkerCounters& counters) {
+    keep_if(inbound, [&](rte_mbuf* packet) {
+        unsigned owner = uplink_owner(packet, exit);
+        if (owner == exit.workers) {
+            if (self != exit.workers) {
+                return true;  // nobody's port: refused (and counted) right here
+            }
+            owner = 0;
+        }
+        if (owner == self) {
+            return true;
+        }
+        packet_meta(packet) = {no_peer, HandoffStage::uplink};
+        handoff.send(owner, &packet, 1, counters);
+        return false;
+    });
+}
+
+unsigned receive_from_uplink(WorkerContext& worker) {
+    ExitWorker& state = *worker.exit;
+    const ExitShared& exit = *state.shared;
+    Burst<> received;
+    received.count = rte_eth_rx_burst(exit.port, state.rx_queue, received.packets, burst_size);
+    if (received.count == 0) {
+        return 0;
+    }
+    UplinkClassified out;
+    classify_uplink(received, exit.uplink, out, worker.counters);
+    send_to_control(out.neighbour, worker.shared->to_control, Drop::neighbour_ring_full,
+                    worker.counters);
+    steer_inbound(out.inbound, worker.id, exit, *worker.shared->handoff, worker.counters);
+    exit_inbound(out.inbound, worker);
+    return received.count;
+}
+
+void exit_housekeeping(WorkerContext& worker) {
+    ExitWorker& state = *worker.exit;
+    NatFlowRecord ended[expire_records];
+    std::span<NatFlowRecord> report;
+    if (state.flow_log) {
+        report = ended;
+    }
+    const unsigned count = state.nat->expire(rte_rdtsc(), expire_budget, report);
+    for (unsigned i = 0; i < count; ++i) {
+        state.flow_log->push(flow_record(ended[i], FlowEvent::end, worker));
+    }
+}
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,97 @@
+#include "dataplane/uplink.hpp"
+
+#include <rte_ip.h>
+
+#include <cstring>
+
+#include "dataplane/protocol_numbers.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+enum class Class : std::uint8_t { inbound, neighbour, drop };
+
+struct Verdict {
+    Class kind;
+    Drop reason = Drop::not_ip;
+};
+
+constexpr std::uint32_t ethernet = sizeof(rte_ether_hdr);
+
+Verdict ipv4_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkContext& context) {
+    if (length < sizeof(rte_ipv4_hdr) || (ip[0] >> 4) != 4) {
+        return {Class::drop, Drop::malformed_outer};
+    }
+    if (context.ipv4 == 0 || std::memcmp(ip + 16, &context.ipv4, 4) != 0) {
+        return {Class::drop, Drop::not_for_us};
+    }
+    return {Class::inbound};
+}
+
+// Neighbour discovery goes to the control thread whatever its destination (solicitations
+// travel to a multicast group); everything else must be addressed to the uplink.
+Verdict ipv6_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkContext& context) {
+    if (length < sizeof(rte_ipv6_hdr) || (ip[0] >> 4) != 6) {
+        return {Class::drop, Drop::malformed_outer};
+    }
+    if (ip[6] == protocol_icmpv6 && length >= sizeof(rte_ipv6_hdr) + 4) {
+        const std::uint8_t type = ip[sizeof(rte_ipv6_hdr)];
+        if (type == icmpv6_neighbour_solicitation || type == icmpv6_neighbour_advertisement) {
+            return {Class::neighbour};
+        }
+    }
+    if (!context.has_ipv6 || std::memcmp(ip + 24, context.ipv6.data(), 16) != 0) {
+        return {Class::drop, Drop::not_for_us};
+    }
+    return {Class::inbound};
+}
+
+Verdict verdict_for(const rte_mbuf* packet, const UplinkContext& context) {
+    const std::uint32_t length = rte_pktmbuf_data_len(packet);
+    if (length < ethernet) {
+        return {Class::drop, Drop::malformed_outer};
+    }
+    const auto* frame = rte_pktmbuf_mtod(packet, const std::uint8_t*);
+    const auto* header = reinterpret_cast<const rte_ether_hdr*>(frame);
+    switch (rte_be_to_cpu_16(header->ether_type)) {
+        case RTE_ETHER_TYPE_ARP:
+            return {Class::neighbour};
+        case RTE_ETHER_TYPE_IPV4:
+            return ipv4_verdict(frame + ethernet, length - ethernet, context);
+        case RTE_ETHER_TYPE_IPV6:
+            return ipv6_verdict(frame + ethernet, length - ethernet, context);
+        default:
+            return {Class::drop, Drop::not_ip};
+    }
+}
+
+}  // namespace
+
+void classify_uplink(const Burst<>& received, const UplinkContext& context, UplinkClassified& out,
+                     WorkerCounters& counters) {
+    for (std::uint16_t i = 0; i < received.count; ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(received.packets[i], void*));
+    }
+    for (std::uint16_t i = 0; i < received.count; ++i) {
+        rte_mbuf* packet = received.packets[i];
+        counters.rx_packets++;
+        counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
+        const Verdict verdict = verdict_for(packet, context);
+        switch (verdict.kind) {
+            case Class::inbound:
+                rte_pktmbuf_adj(packet, ethernet);
+                packet->l2_len = packet->l3_len = packet->l4_len = 0;
+                out.inbound.push(packet);
+                break;
+            case Class::neighbour:
+                packet->port = context.port;
+                out.neighbour.push(packet);
+                break;
+            case Class::drop:
+                drop_packet(packet, verdict.reason, counters);
+                break;
+        }
+    }
+}
+
+}  // namespace meshgate::dataplane

@@ -1,0 +1,260 @@
+// The exit path through the real worker loop: packets of peers with `exit` leave on the
+// uplink masqueraded and framed for the next hop, answers come back sealed to the peer (on the
+// worker that owns their port), and everything refused is counted by reason, with the ICMP
+// errors the gateway owes the sender (time exceeded, fragmentation needed) sealed back.
+#include "dataplane/exit_path.hpp"
+
+#include <gtest/gtest.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "tests/support/eal_environment.hpp"
+#include "tests/support/hub_fixture.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+using test::HubFixture;
+using test::ipv4;
+using Bytes = std::vector<std::uint8_t>;
+
+const IpAddress internet = ipv4(198, 51, 100, 77);
+
+HubFixture::Options exit_options(unsigned workers = 1) {
+    return {.peers = 2, .workers = workers, .permissions = permission_exit, .exit = true};
+}
+
+// Sends `inner` from client `from` through worker 0 and runs the workers dry.
+void send(HubFixture& hub, unsigned from, const Bytes& inner) {
+    rte_mbuf* frame = hub.client_frame(hub.client(from), inner);
+    hub.inject(0, &frame, 1);
+    hub.run_until_idle();
+}
+
+std::vector<Bytes> uplink_frames(HubFixture& hub) {
+    std::vector<Bytes> frames;
+    for (unsigned w = 0; w < hub.shared().handoff->workers(); ++w) {
+        for (rte_mbuf* frame : hub.uplink_transmitted(w)) {
+            frames.push_back(test::packet_bytes(frame));
+            rte_pktmbuf_free(frame);
+        }
+    }
+    return frames;
+}
+
+// What reached client `to` through the tunnel, opened.
+std::vector<Bytes> delivered(HubFixture& hub, unsigned to) {
+    std::vector<Bytes> out;
+    for (unsigned w = 0; w < hub.shared().handoff->workers(); ++w) {
+        for (rte_mbuf* frame : hub.transmitted(w)) {
+            if (auto inner = hub.open_frame(hub.client(to), frame)) {
+                out.push_back(*inner);
+            }
+            rte_pktmbuf_free(frame);
+        }
+    }
+    return out;
+}
+
+std::uint16_t udp_port(const Bytes& ip, bool source) {
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(ip.data() + 20);
+    return rte_be_to_cpu_16(source ? udp->src_port : udp->dst_port);
+}
+
+// The internet's answer to a translated packet: addresses and ports swapped, in Ethernet
+// from the router.
+rte_mbuf* answer_frame(const Bytes& translated_ip) {
+    Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 60);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
+    udp->src_port = rte_cpu_to_be_16(udp_port(translated_ip, false));
+    udp->dst_port = rte_cpu_to_be_16(udp_port(translated_ip, true));
+    Bytes frame(14, 0);
+    std::memcpy(frame.data(), HubFixture::uplink_mac.addr_bytes, 6);
+    std::memcpy(frame.data() + 6, HubFixture::router_mac.addr_bytes, 6);
+    frame[12] = 0x08;
+    frame.insert(frame.end(), answer.begin(), answer.end());
+    return test::make_packet(frame);
+}
+
+// Out through the uplink, masqueraded, to the router's MAC; and the answer back to the peer.
+TEST(ExitPath, OutboundIsMasqueradedAndTheAnswerComesBackSealed) {
+    HubFixture hub(exit_options());
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 100));
+    auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 1u);
+    const Bytes& frame = frames[0];
+    EXPECT_EQ(Bytes(frame.begin(), frame.begin() + 6),
+              Bytes(HubFixture::router_mac.addr_bytes, HubFixture::router_mac.addr_bytes + 6));
+    EXPECT_EQ(Bytes(frame.begin() + 6, frame.begin() + 12),
+              Bytes(HubFixture::uplink_mac.addr_bytes, HubFixture::uplink_mac.addr_bytes + 6));
+    const Bytes ip(frame.begin() + 14, frame.end());
+    const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(ip.data());
+    EXPECT_EQ(header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
+    EXPECT_EQ(header->dst_addr, internet.v4_network_order());
+    EXPECT_EQ(header->time_to_live, 63) << "a router decrements TTL";
+    EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
+    EXPECT_TRUE(hub.exit_worker(0).nat->ports().contains(udp_port(ip, true)));
+    EXPECT_EQ(hub.exit().counters[0].packets_out, 1u);
+
+    hub.inject_uplink(0, answer_frame(ip));
+    hub.run_until_idle();
+    auto back = delivered(hub, 0);
+    ASSERT_EQ(back.size(), 1u);
+    const auto* inner = reinterpret_cast<const rte_ipv4_hdr*>(back[0].data());
+    EXPECT_EQ(inner->dst_addr, hub.client(0).tunnel_address.v4_network_order());
+    EXPECT_EQ(udp_port(back[0], false), 1000) << "the peer's own port again";
+    EXPECT_EQ(hub.exit().counters[0].packets_in, 1u);
+    EXPECT_EQ(hub.worker(0).counters.total_drops(), 0u);
+}
+
+// Peer 1 belongs to worker 1, so its flow takes a port of worker 1's slice; the answer
+// arriving on worker 0's uplink queue is handed to worker 1, which seals it.
+TEST(ExitPath, ReturnTrafficIsSteeredToTheWorkerOwningItsPort) {
+    HubFixture hub(exit_options(2));
+    send(hub, 1, HubFixture::inner_udp(hub.client(1).tunnel_address, internet, 100));
+    auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 1u);
+    const Bytes ip(frames[0].begin() + 14, frames[0].end());
+    EXPECT_TRUE(hub.exit_worker(1).nat->ports().contains(udp_port(ip, true)));
+
+    const std::uint64_t handed_before = hub.worker(0).counters.handed_off;
+    hub.inject_uplink(0, answer_frame(ip));
+    hub.run_until_idle();
+    EXPECT_EQ(hub.worker(0).counters.handed_off, handed_before + 1);
+    EXPECT_EQ(hub.transmitted(0).size(), 0u) << "worker 0 holds no flow and no counter";
+    auto sealed = hub.transmitted(1);
+    ASSERT_EQ(sealed.size(), 1u);
+    EXPECT_TRUE(hub.open_frame(hub.client(1), sealed[0]));
+    rte_pktmbuf_free(sealed[0]);
+}
+
+TEST(ExitPath, UplinkOwnerFollowsTheNatPort) {
+    HubFixture hub(exit_options(2));
+    const PortRange second = split_port_range(hub.exit().ports, 2, 1);
+    for (auto [port, owner] :
+         {std::pair<std::uint16_t, unsigned>{1024, 0}, {second.first, 1}, {65535, 1}, {80, 2}}) {
+        Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 60);
+        reinterpret_cast<rte_udp_hdr*>(answer.data() + 20)->dst_port = rte_cpu_to_be_16(port);
+        rte_mbuf* packet = test::make_packet(answer);
+        EXPECT_EQ(uplink_owner(packet, hub.exit()), owner) << "port " << port;
+        rte_pktmbuf_free(packet);
+    }
+}
+
+struct Refusal {
+    const char* name;
+    std::uint8_t permissions;
+    IpAddress destination;
+    Drop reason;
+};
+
+TEST(ExitPath, RefusalsFollowThePermissionsAndAreCountedPerPeer) {
+    const Refusal refusals[] = {
+        {"no exit permission", 0, internet, Drop::exit_not_permitted},
+        {"private destination without lan", permission_exit, ipv4(192, 168, 1, 1),
+         Drop::exit_local_refused},
+        {"the uplink's own subnet without lan", permission_exit, ipv4(203, 0, 113, 9),
+         Drop::exit_local_refused},
+        {"an unassigned tunnel address, even with lan", permission_exit | permission_lan,
+         ipv4(10, 100, 0, 99), Drop::no_route},
+    };
+    for (const Refusal& row : refusals) {
+        HubFixture hub(exit_options());
+        hub.slot(0).permissions = row.permissions;
+        send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, row.destination, 80));
+        EXPECT_TRUE(uplink_frames(hub).empty()) << row.name;
+        EXPECT_EQ(hub.worker(0).counters.dropped(row.reason), 1u) << row.name;
+        const ExitCounters& counters = hub.exit().counters[0];
+        EXPECT_EQ(counters.refused_no_exit, row.reason == Drop::exit_not_permitted ? 1u : 0u);
+        EXPECT_EQ(counters.refused_local_needs_lan,
+                  row.reason == Drop::exit_local_refused ? 1u : 0u);
+    }
+    HubFixture hub(exit_options());
+    hub.slot(0).permissions = permission_exit | permission_lan;
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, ipv4(192, 168, 1, 1), 80));
+    EXPECT_EQ(uplink_frames(hub).size(), 1u) << "lan reaches private destinations";
+}
+
+// The ICMP error a client gets back through the tunnel: from the gateway's tunnel address.
+void expect_icmp_back(HubFixture& hub, std::uint8_t type, std::uint8_t code,
+                      std::uint16_t mtu = 0) {
+    auto back = delivered(hub, 0);
+    ASSERT_EQ(back.size(), 1u);
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(back[0].data());
+    EXPECT_EQ(ip->src_addr, ipv4(10, 100, 0, 1).v4_network_order());
+    EXPECT_EQ(ip->dst_addr, hub.client(0).tunnel_address.v4_network_order());
+    EXPECT_EQ(back[0][20], type);
+    EXPECT_EQ(back[0][21], code);
+    EXPECT_EQ((back[0][26] << 8 | back[0][27]), mtu);
+}
+
+TEST(ExitPath, TtlOfOneGetsTimeExceededFromTheGateway) {
+    HubFixture hub(exit_options());
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80, 1));
+    EXPECT_TRUE(uplink_frames(hub).empty());
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::ttl_exceeded), 1u);
+    expect_icmp_back(hub, 11, 0);
+}
+
+TEST(ExitPath, TooBigForTheUplinkGetsFragmentationNeededWhenDfIsSet) {
+    HubFixture hub(exit_options());
+    hub.exit().mtu = 1000;
+    Bytes big = HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1001);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(big.data());
+    send(hub, 0, big);  // no DF: dropped, nothing owed
+    EXPECT_TRUE(delivered(hub, 0).empty());
+    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    send(hub, 0, big);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::too_big), 2u);
+    expect_icmp_back(hub, 3, 4, 1000);
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1000));
+    EXPECT_EQ(uplink_frames(hub).size(), 1u) << "exactly the MTU fits";
+}
+
+TEST(ExitPath, NothingLeavesBeforeTheNextHopIsResolved) {
+    HubFixture::Options options = exit_options();
+    options.next_hop_resolved = false;
+    HubFixture hub(options);
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80));
+    EXPECT_TRUE(uplink_frames(hub).empty());
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::uplink_unresolved), 1u);
+}
+
+TEST(ExitPath, TheIngressLimitDropsTheExcess) {
+    HubFixture hub(exit_options());
+    RateProfiles profiles;
+    hub.exit().limits[0].ingress.configure(
+        profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
+    for (int i = 0; i < 3; ++i) {
+        send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1000));
+    }
+    EXPECT_EQ(uplink_frames(hub).size(), 1u);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::rate_limited), 2u);
+    EXPECT_EQ(hub.exit().counters[0].rate_limited_ingress, 2u);
+}
+
+TEST(ExitPath, NewFlowsReachTheFlowLogQueueNamingThePeersKey) {
+    HubFixture hub(exit_options());
+    hub.exit().flow_log = true;
+    hub.exit_worker(0).flow_log = std::make_unique<FlowLogQueue>("exit_test_log", 64);
+    hub.exit().clock = WallClock::now();
+    hub.slot(0).public_key.fill(0x42);
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80));
+    auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 1u);
+    FlowRecord records[4];
+    ASSERT_EQ(hub.exit_worker(0).flow_log->pop(records, 4), 1u);
+    EXPECT_EQ(records[0].event, FlowEvent::start);
+    EXPECT_EQ(records[0].peer, hub.slot(0).public_key);
+    EXPECT_EQ(records[0].source, hub.client(0).tunnel_address);
+    EXPECT_EQ(records[0].destination, internet);
+    EXPECT_EQ(records[0].translated, HubFixture::uplink_ipv4);
+    EXPECT_EQ(records[0].translated_port,
+              udp_port(Bytes(frames[0].begin() + 14, frames[0].end()), true));
+    EXPECT_EQ(records[0].source_port, 1000);
+}
+
+}  // namespace
+}  // namespace meshgate::dataplane
