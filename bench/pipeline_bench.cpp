@@ -136,7 +136,9 @@ void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned pe
 // The batch engine alone on the same packets: a chunk as large as the pipeline's (so the
 // same data footprint, mostly out of L1/L2), each burst opened and then sealed again (which
 // restores the ciphertext, so the chunk serves every iteration).
-void run_crypto_ceiling(benchmark::State& state, unsigned size) {
+enum class CeilingWork { open_and_seal, open, seal };
+
+void run_crypto_ceiling(benchmark::State& state, unsigned size, CeilingWork work) {
     HubFixture& hub = fixture(1000);
     std::mt19937 rng(size);
     std::vector<std::vector<rte_mbuf*>> chunk;
@@ -159,14 +161,37 @@ void run_crypto_ceiling(benchmark::State& state, unsigned size) {
         }
     }
     crypto::BatchAead& engine = *hub.worker(0).crypto;
+    // Opening alone decrypts in place, and a second open of plaintext fails its tag check
+    // early (cheaper than a real open): so each iteration starts from the ciphertext again,
+    // restored untimed (which also leaves it in cache, as the pipeline's generator does).
+    std::vector<std::vector<std::uint8_t>> ciphertexts;
+    for (auto& burst_jobs : jobs) {
+        for (const crypto::AeadJob& job : burst_jobs) {
+            ciphertexts.emplace_back(job.input, job.input + job.length + crypto::aead_tag_size);
+        }
+    }
     std::int64_t packets = 0;
     for (auto _ : state) {
+        if (work == CeilingWork::open) {
+            std::size_t next = 0;
+            for (auto& burst_jobs : jobs) {
+                for (crypto::AeadJob& job : burst_jobs) {
+                    std::memcpy(job.output, ciphertexts[next].data(), ciphertexts[next].size());
+                    ++next;
+                }
+            }
+        }
         const CpuStopwatch stopwatch;
         crypto::JobMask failed = 0;
         for (auto& burst_jobs : jobs) {
-            failed |= ~engine.open(burst_jobs) &
-                      crypto::all_jobs(static_cast<unsigned>(burst_jobs.size()));
-            engine.seal(burst_jobs);
+            // Seal alone needs no restoring: it costs the same whatever the plaintext.
+            if (work != CeilingWork::seal) {
+                failed |= ~engine.open(burst_jobs) &
+                          crypto::all_jobs(static_cast<unsigned>(burst_jobs.size()));
+            }
+            if (work != CeilingWork::open) {
+                engine.seal(burst_jobs);
+            }
             packets += static_cast<std::int64_t>(burst_jobs.size());
         }
         state.SetIterationTime(stopwatch.seconds());
@@ -181,10 +206,235 @@ void run_crypto_ceiling(benchmark::State& state, unsigned size) {
     state.SetItemsProcessed(packets);
 }
 
+// ---- the exit node (issue 5) ------------------------------------------------------------
+// `flows` UDP flows from 1000 peers holding `exit` to hosts in 198.51.100.0/24, port 443:
+// flow f belongs to peer f % 1000 and uses source port 10000 + f / 1000, so every flow is a
+// distinct 5-tuple. All flows are created once, untimed (what nat/new_flows measures); the
+// timed chunks then run established flows, a chunk of 2048 picked at random.
+constexpr unsigned exit_peers = 1000;
+
+struct ExitFlow {
+    unsigned peer;
+    std::uint16_t source_port;
+    dataplane::IpAddress server;
+    std::uint16_t nat_port = 0;  // learned from the uplink while the flows are created
+};
+
+struct ExitBench {
+    std::unique_ptr<HubFixture> hub;
+    std::vector<ExitFlow> flows;
+};
+
+std::map<unsigned, ExitBench> exit_benches;
+
+std::vector<std::uint8_t> exit_packet(HubFixture& hub, const ExitFlow& flow, unsigned size) {
+    auto inner = HubFixture::inner_udp(hub.client(flow.peer).tunnel_address, flow.server, size);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(inner.data() + sizeof(rte_ipv4_hdr));
+    udp->src_port = rte_cpu_to_be_16(flow.source_port);
+    udp->dst_port = rte_cpu_to_be_16(443);
+    return inner;
+}
+
+// The internet's answer to a flow: to the uplink address and the flow's NAT port, in Ethernet
+// from the router.
+rte_mbuf* exit_answer(const ExitFlow& flow, unsigned size) {
+    auto answer = HubFixture::inner_udp(flow.server, HubFixture::uplink_ipv4, size);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + sizeof(rte_ipv4_hdr));
+    udp->src_port = rte_cpu_to_be_16(443);
+    udp->dst_port = rte_cpu_to_be_16(flow.nat_port);
+    rte_mbuf* frame = rte_pktmbuf_alloc(HubFixture::pool());
+    auto* ethernet = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(
+        frame, static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + answer.size())));
+    ethernet->dst_addr = HubFixture::uplink_mac;
+    ethernet->src_addr = HubFixture::router_mac;
+    ethernet->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    std::memcpy(ethernet + 1, answer.data(), answer.size());
+    return frame;
+}
+
+// Runs the worker dry, timing only that; then frees what it sent either way.
+double run_worker_timed(HubFixture& hub) {
+    dataplane::WorkerContext& worker = hub.worker(0);
+    const CpuStopwatch stopwatch;
+    while (dataplane::worker_iteration(worker) != 0) {
+    }
+    const double seconds = stopwatch.seconds();
+    for (rte_mbuf* sent : hub.transmitted(0)) {
+        rte_pktmbuf_free(sent);
+    }
+    for (rte_mbuf* sent : hub.uplink_transmitted(0)) {
+        rte_pktmbuf_free(sent);
+    }
+    return seconds;
+}
+
+ExitBench& exit_bench(unsigned flow_count) {
+    ExitBench& bench = exit_benches[flow_count];
+    if (bench.hub) {
+        return bench;
+    }
+    bench.hub = std::make_unique<HubFixture>(
+        HubFixture::Options{.peers = exit_peers,
+                            .permissions = dataplane::permission_exit,
+                            .session_capacity = 1024,
+                            .exit = true,
+                            .nat_capacity = std::max(flow_count * 5 / 4, 1024u)});
+    HubFixture& hub = *bench.hub;
+    for (unsigned f = 0; f < flow_count; ++f) {
+        bench.flows.push_back({f % exit_peers, static_cast<std::uint16_t>(10000 + f / exit_peers),
+                               test::ipv4(198, 51, 100, static_cast<std::uint8_t>(1 + f % 200))});
+    }
+    // Create every flow with a small packet, learning each one's NAT port from the uplink.
+    for (unsigned first = 0; first < flow_count; first += 2048) {
+        const unsigned last = std::min(flow_count, first + 2048);
+        std::vector<rte_mbuf*> frames;
+        for (unsigned f = first; f < last; ++f) {
+            frames.push_back(hub.client_frame(hub.client(bench.flows[f].peer),
+                                              exit_packet(hub, bench.flows[f], 64)));
+        }
+        hub.inject(0, frames.data(), static_cast<unsigned>(frames.size()));
+        while (dataplane::worker_iteration(hub.worker(0)) != 0) {
+        }
+        std::vector<rte_mbuf*> sent = hub.uplink_transmitted(0);
+        if (sent.size() != last - first) {
+            throw std::runtime_error("exit bench: flows were refused while being created");
+        }
+        // The worker keeps arrival order on one queue, so the i-th frame out is flow first+i.
+        for (unsigned i = 0; i < sent.size(); ++i) {
+            auto* ip = rte_pktmbuf_mtod_offset(sent[i], const rte_ipv4_hdr*, sizeof(rte_ether_hdr));
+            auto* udp = reinterpret_cast<const rte_udp_hdr*>(ip + 1);
+            bench.flows[first + i].nat_port = rte_be_to_cpu_16(udp->src_port);
+            rte_pktmbuf_free(sent[i]);
+        }
+        for (rte_mbuf* frame : hub.transmitted(0)) {
+            rte_pktmbuf_free(frame);
+        }
+    }
+    return bench;
+}
+
+void run_exit(benchmark::State& state, bool outbound, unsigned size, unsigned flow_count) {
+    ExitBench& bench = exit_bench(flow_count);
+    HubFixture& hub = *bench.hub;
+    dataplane::WorkerContext& worker = hub.worker(0);
+    std::mt19937 rng(flow_count + size + (outbound ? 1 : 0));
+    const std::uint64_t drops_before = worker.counters.total_drops();
+    std::int64_t packets = 0;
+    for (auto _ : state) {
+        std::vector<rte_mbuf*> frames;
+        for (unsigned i = 0; i < chunk_bursts * dataplane::burst_size; ++i) {
+            const ExitFlow& flow = bench.flows[rng() % flow_count];
+            frames.push_back(
+                outbound ? hub.client_frame(hub.client(flow.peer), exit_packet(hub, flow, size))
+                         : exit_answer(flow, size));
+        }
+        if (outbound) {
+            hub.inject(0, frames.data(), static_cast<unsigned>(frames.size()));
+        } else {
+            for (rte_mbuf* frame : frames) {
+                hub.inject_uplink(0, frame);
+            }
+        }
+        packets += static_cast<std::int64_t>(frames.size());
+        state.SetIterationTime(run_worker_timed(hub));
+    }
+    if (worker.counters.total_drops() != drops_before) {
+        state.SkipWithError("worker dropped benchmark packets");
+    }
+    state.SetItemsProcessed(packets);
+    state.counters["flows"] = flow_count;
+}
+
+// New translations per second: the NAT table alone, every packet a new UDP flow, in bursts of
+// 32 through translate_outbound_burst; a fresh table whenever the next chunk might not fit.
+void run_nat_new_flows(benchmark::State& state) {
+    constexpr std::uint32_t capacity = 1u << 20;
+    constexpr unsigned chunk = chunk_bursts * dataplane::burst_size;
+    dataplane::NatOptions options;
+    options.capacity = capacity;
+    options.ports = {1024, 65535};
+    options.uplink_v4 = HubFixture::uplink_ipv4;
+    options.ticks_per_second = rte_get_tsc_hz();
+    std::unique_ptr<dataplane::NatTable> table;
+    int generation = 0;
+    std::vector<std::vector<std::uint8_t>> packets(chunk);
+    std::uint64_t next_flow = 0;
+    std::int64_t created = 0;
+    std::string first_refusal;
+    for (auto _ : state) {
+        if (!table || table->counters().active + chunk > capacity * 3 / 4) {
+            table.reset();
+            table = std::make_unique<dataplane::NatTable>(
+                "bench_nat" + std::to_string(generation++), options);
+        }
+        for (unsigned i = 0; i < chunk; ++i, ++next_flow) {
+            // Distinct tuples: a new inner source for every flow, spread over 256 servers so
+            // no server runs out of uplink ports before the table is replaced.
+            const std::uint32_t n = static_cast<std::uint32_t>(next_flow);
+            packets[i] = HubFixture::inner_udp(
+                test::ipv4(10, static_cast<std::uint8_t>(n >> 16),
+                           static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)),
+                test::ipv4(198, 51, 100, static_cast<std::uint8_t>(n * 37)), 64);
+        }
+        std::uint8_t* ips[dataplane::burst_size];
+        std::uint32_t lengths[dataplane::burst_size];
+        dataplane::PeerId peers[dataplane::burst_size] = {};
+        dataplane::NatOutcome outcomes[dataplane::burst_size];
+        const std::uint64_t now = rte_rdtsc();
+        const CpuStopwatch stopwatch;
+        for (unsigned first = 0; first < chunk; first += dataplane::burst_size) {
+            for (unsigned i = 0; i < dataplane::burst_size; ++i) {
+                ips[i] = packets[first + i].data();
+                lengths[i] = static_cast<std::uint32_t>(packets[first + i].size());
+            }
+            table->translate_outbound_burst(ips, lengths, peers, dataplane::burst_size, now,
+                                            outcomes);
+            for (const dataplane::NatOutcome& outcome : outcomes) {
+                created += outcome.created ? 1 : 0;
+                if (!outcome.created && first_refusal.empty()) {
+                    first_refusal = std::string(dataplane::to_string(outcome.result)) + " after " +
+                                    std::to_string(created) + " active " +
+                                    std::to_string(table->counters().active);
+                }
+            }
+        }
+        state.SetIterationTime(stopwatch.seconds());
+    }
+    if (created != static_cast<std::int64_t>(state.iterations() * chunk)) {
+        state.SkipWithError(("NAT refused or reused flows: " + first_refusal).c_str());
+    }
+    state.SetItemsProcessed(created);
+}
+
 void register_benchmarks() {
+    benchmark::RegisterBenchmark("nat/new_flows", run_nat_new_flows)->UseManualTime();
+    for (unsigned size : {64u, 1420u}) {
+        for (bool outbound : {true, false}) {
+            for (unsigned flows : {1000u, 1000000u}) {
+                std::string label = std::string("pipeline/") +
+                                    (outbound ? "exit_out/" : "exit_in/") + std::to_string(size) +
+                                    "/" + std::to_string(flows);
+                benchmark::RegisterBenchmark(label.c_str(), [outbound, size,
+                                                             flows](benchmark::State& s) {
+                    run_exit(s, outbound, size, flows);
+                })->UseManualTime();
+            }
+        }
+    }
     for (unsigned size : {64u, 1420u}) {
         benchmark::RegisterBenchmark(("pipeline/crypto_ceiling/" + std::to_string(size)).c_str(),
-                                     [size](benchmark::State& s) { run_crypto_ceiling(s, size); })
+                                     [size](benchmark::State& s) {
+                                         run_crypto_ceiling(s, size, CeilingWork::open_and_seal);
+                                     })
+            ->UseManualTime();
+        // The exit paths' own ceilings: exit_out opens once per packet, exit_in seals once.
+        benchmark::RegisterBenchmark(
+            ("pipeline/crypto_open/" + std::to_string(size)).c_str(),
+            [size](benchmark::State& s) { run_crypto_ceiling(s, size, CeilingWork::open); })
+            ->UseManualTime();
+        benchmark::RegisterBenchmark(
+            ("pipeline/crypto_seal/" + std::to_string(size)).c_str(),
+            [size](benchmark::State& s) { run_crypto_ceiling(s, size, CeilingWork::seal); })
             ->UseManualTime();
         for (auto [path, name] : {std::pair{Path::decap, "decap"}, std::pair{Path::encap, "encap"},
                                   std::pair{Path::hub, "hub"}}) {
@@ -230,6 +480,7 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     meshgate::bench::fixtures.clear();
+    meshgate::bench::exit_benches.clear();
     std::string runtime_dir = rte_eal_get_runtime_dir();
     rte_eal_cleanup();
     std::error_code ignored;

@@ -63,7 +63,8 @@ class HubFixture {
         // An uplink (one ring-backed port, a queue per worker) with NAT on every worker,
         // next hop resolved, no rate limits, no flow log.
         bool exit = false;
-        bool next_hop_resolved = true;  // ARP has answered for the uplink's router
+        bool next_hop_resolved = true;      // ARP has answered for the uplink's router
+        std::uint32_t nat_capacity = 1024;  // flows per worker's NAT table
     };
 
     explicit HubFixture(Options options) : options_(options) {
@@ -340,7 +341,7 @@ class HubFixture {
             state->shared = exit_.get();
             state->rx_queue = state->tx_queue = static_cast<std::uint16_t>(w);
             dataplane::NatOptions nat;
-            nat.capacity = 1024;
+            nat.capacity = options_.nat_capacity;
             nat.ports = dataplane::split_port_range(exit.ports, workers, w);
             nat.uplink_v4 = uplink_ipv4;
             nat.ticks_per_second = rte_get_tsc_hz();
