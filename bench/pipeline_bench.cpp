@@ -89,6 +89,19 @@ std::vector<rte_mbuf*> make_burst(HubFixture& hub, Path path, unsigned size, uns
     return burst;
 }
 
+// Runs worker 0 dry, timing only that, and frees what it sent through the tunnel.
+double run_worker_timed(HubFixture& hub) {
+    dataplane::WorkerContext& worker = hub.worker(0);
+    const CpuStopwatch stopwatch;
+    while (dataplane::worker_iteration(worker) != 0) {
+    }
+    const double seconds = stopwatch.seconds();
+    for (rte_mbuf* sent : hub.transmitted(0)) {
+        rte_pktmbuf_free(sent);
+    }
+    return seconds;
+}
+
 void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned peers) {
     HubFixture& hub = fixture(peers);
     dataplane::WorkerContext& worker = hub.worker(0);
@@ -114,13 +127,7 @@ void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned pe
             }
             packets += burst.size();
         }
-        const CpuStopwatch stopwatch;
-        while (dataplane::worker_iteration(worker) != 0) {
-        }
-        state.SetIterationTime(stopwatch.seconds());
-        for (rte_mbuf* sent : hub.transmitted(0)) {
-            rte_pktmbuf_free(sent);
-        }
+        state.SetIterationTime(run_worker_timed(hub));
     }
     // Only decap's refusals are expected; anything else means the benchmark measured drops.
     std::uint64_t unexpected =
@@ -235,37 +242,13 @@ std::vector<std::uint8_t> exit_packet(HubFixture& hub, const ExitFlow& flow, uns
     return inner;
 }
 
-// The internet's answer to a flow: to the uplink address and the flow's NAT port, in Ethernet
-// from the router.
+// The internet's answer to a flow: to the uplink address and the flow's NAT port.
 rte_mbuf* exit_answer(const ExitFlow& flow, unsigned size) {
     auto answer = HubFixture::inner_udp(flow.server, HubFixture::uplink_ipv4, size);
     auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + sizeof(rte_ipv4_hdr));
     udp->src_port = rte_cpu_to_be_16(443);
     udp->dst_port = rte_cpu_to_be_16(flow.nat_port);
-    rte_mbuf* frame = rte_pktmbuf_alloc(HubFixture::pool());
-    auto* ethernet = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(
-        frame, static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + answer.size())));
-    ethernet->dst_addr = HubFixture::uplink_mac;
-    ethernet->src_addr = HubFixture::router_mac;
-    ethernet->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-    std::memcpy(ethernet + 1, answer.data(), answer.size());
-    return frame;
-}
-
-// Runs the worker dry, timing only that; then frees what it sent either way.
-double run_worker_timed(HubFixture& hub) {
-    dataplane::WorkerContext& worker = hub.worker(0);
-    const CpuStopwatch stopwatch;
-    while (dataplane::worker_iteration(worker) != 0) {
-    }
-    const double seconds = stopwatch.seconds();
-    for (rte_mbuf* sent : hub.transmitted(0)) {
-        rte_pktmbuf_free(sent);
-    }
-    for (rte_mbuf* sent : hub.uplink_transmitted(0)) {
-        rte_pktmbuf_free(sent);
-    }
-    return seconds;
+    return HubFixture::from_router(answer);
 }
 
 ExitBench& exit_bench(unsigned flow_count) {
@@ -293,8 +276,7 @@ ExitBench& exit_bench(unsigned flow_count) {
                                               exit_packet(hub, bench.flows[f], 64)));
         }
         hub.inject(0, frames.data(), static_cast<unsigned>(frames.size()));
-        while (dataplane::worker_iteration(hub.worker(0)) != 0) {
-        }
+        run_worker_timed(hub);  // untimed here: creating the flows is not what is measured
         std::vector<rte_mbuf*> sent = hub.uplink_transmitted(0);
         if (sent.size() != last - first) {
             throw std::runtime_error("exit bench: flows were refused while being created");
@@ -305,9 +287,6 @@ ExitBench& exit_bench(unsigned flow_count) {
             auto* udp = reinterpret_cast<const rte_udp_hdr*>(ip + 1);
             bench.flows[first + i].nat_port = rte_be_to_cpu_16(udp->src_port);
             rte_pktmbuf_free(sent[i]);
-        }
-        for (rte_mbuf* frame : hub.transmitted(0)) {
-            rte_pktmbuf_free(frame);
         }
     }
     return bench;
@@ -337,6 +316,9 @@ void run_exit(benchmark::State& state, bool outbound, unsigned size, unsigned fl
         }
         packets += static_cast<std::int64_t>(frames.size());
         state.SetIterationTime(run_worker_timed(hub));
+        for (rte_mbuf* sent : hub.uplink_transmitted(0)) {
+            rte_pktmbuf_free(sent);
+        }
     }
     if (worker.counters.total_drops() != drops_before) {
         state.SkipWithError("worker dropped benchmark packets");

@@ -227,14 +227,7 @@ class HubFixture {
     }
 
     // What the workers transmitted so far (caller frees).
-    std::vector<rte_mbuf*> transmitted(unsigned worker) {
-        std::vector<rte_mbuf*> out;
-        rte_mbuf* frame;
-        while (rte_ring_dequeue(tx_rings_[worker], reinterpret_cast<void**>(&frame)) == 0) {
-            out.push_back(frame);
-        }
-        return out;
-    }
+    std::vector<rte_mbuf*> transmitted(unsigned worker) { return take_all(tx_rings_[worker]); }
 
     // A frame from the uplink's router arriving on `worker`'s uplink queue (exit fixtures).
     void inject_uplink(unsigned worker, rte_mbuf* frame) {
@@ -244,12 +237,21 @@ class HubFixture {
     }
     // What the workers sent to the uplink so far (caller frees).
     std::vector<rte_mbuf*> uplink_transmitted(unsigned worker) {
-        std::vector<rte_mbuf*> out;
-        rte_mbuf* frame;
-        while (rte_ring_dequeue(uplink_tx_[worker], reinterpret_cast<void**>(&frame)) == 0) {
-            out.push_back(frame);
+        return take_all(uplink_tx_[worker]);
+    }
+    // An IP packet as the uplink's router delivers it: in Ethernet to the uplink's MAC.
+    static rte_mbuf* from_router(const std::vector<std::uint8_t>& ip) {
+        rte_mbuf* frame = rte_pktmbuf_alloc(pool());
+        if (frame == nullptr) {
+            throw std::runtime_error("hub fixture: packet pool exhausted or missing");
         }
-        return out;
+        auto* ethernet = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(
+            frame, static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + ip.size())));
+        ethernet->dst_addr = uplink_mac;
+        ethernet->src_addr = router_mac;
+        ethernet->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+        std::memcpy(ethernet + 1, ip.data(), ip.size());
+        return frame;
     }
     dataplane::ExitShared& exit() { return *exit_; }
     dataplane::ExitWorker& exit_worker(unsigned w) { return *exit_workers_[w]; }
@@ -279,6 +281,15 @@ class HubFixture {
     static constexpr rte_ether_addr gateway_mac = {{0x02, 0, 0, 0, 0, 0x01}};
 
   private:
+    static std::vector<rte_mbuf*> take_all(rte_ring* ring) {
+        std::vector<rte_mbuf*> out;
+        rte_mbuf* frame;
+        while (rte_ring_dequeue(ring, reinterpret_cast<void**>(&frame)) == 0) {
+            out.push_back(frame);
+        }
+        return out;
+    }
+
     static void drain(rte_ring* ring) {
         rte_mbuf* packet;
         while (ring != nullptr && rte_ring_dequeue(ring, reinterpret_cast<void**>(&packet)) == 0) {

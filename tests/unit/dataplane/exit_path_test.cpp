@@ -61,19 +61,13 @@ std::uint16_t udp_port(const Bytes& ip, bool source) {
     return rte_be_to_cpu_16(source ? udp->src_port : udp->dst_port);
 }
 
-// The internet's answer to a translated packet: addresses and ports swapped, in Ethernet
-// from the router.
+// The internet's answer to a translated packet: addresses and ports swapped, from the router.
 rte_mbuf* answer_frame(const Bytes& translated_ip) {
     Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 60);
     auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
     udp->src_port = rte_cpu_to_be_16(udp_port(translated_ip, false));
     udp->dst_port = rte_cpu_to_be_16(udp_port(translated_ip, true));
-    Bytes frame(14, 0);
-    std::memcpy(frame.data(), HubFixture::uplink_mac.addr_bytes, 6);
-    std::memcpy(frame.data() + 6, HubFixture::router_mac.addr_bytes, 6);
-    frame[12] = 0x08;
-    frame.insert(frame.end(), answer.begin(), answer.end());
-    return test::make_packet(frame);
+    return HubFixture::from_router(answer);
 }
 
 // Out through the uplink, masqueraded, to the router's MAC; and the answer back to the peer.
