@@ -27,7 +27,8 @@ using u64 = std::uint64_t;
 
 constexpr u64 mask44 = 0xFFFFFFFFFFFULL;
 constexpr u64 mask42 = 0x3FFFFFFFFFFULL;
-constexpr u64 high_bit = 1ULL << 40;  // 2^128 in the third limb: every AEAD block is full
+constexpr u64 high_bit = 1ULL << 40;
+constexpr u64 prefetch_distance = 256;  // 2^128 in the third limb: every AEAD block is full
 
 // The AEAD's message after the full ciphertext blocks: the zero-padded partial block (if
 // any) and the lengths block. Per lane, so every lane's message is "full blocks, then tail".
@@ -84,6 +85,18 @@ void aead_tags_x8(std::uint8_t* const tags[8], const std::uint8_t (*keys)[64],
     __m512i h0 = zero, h1 = zero, h2 = zero;
 
     for (u64 b = 0; b < most; ++b) {
+        // Every fourth block (one cache line per lane) start loading the line four ahead:
+        // eight gathers in a latency-bound chain stall on every line the hardware prefetcher
+        // has not brought in (packets fresh from a NIC or a ring sit in L3 or further).
+        if ((b & 3) == 0) {
+            for (unsigned l = 0; l < count; ++l) {
+                if (b * 16 + prefetch_distance < lengths[l]) {
+                    _mm_prefetch(
+                        reinterpret_cast<const char*>(message[l] + b * 16 + prefetch_distance),
+                        _MM_HINT_T0);
+                }
+            }
+        }
         const __m512i block = _mm512_set1_epi64(static_cast<long long>(b));
         const __mmask8 active =
             _mm512_cmplt_epu64_mask(block, total) & static_cast<__mmask8>((1u << count) - 1);
