@@ -48,7 +48,9 @@ bool frame_message(rte_mbuf* packet, const Keypair& keypair, std::uint64_t count
     if (tail == nullptr) {
         return false;
     }
-    std::memset(tail, 0, padded - length);
+    if (padded > length) {  // most packets need none: no library call for nothing
+        std::memset(tail, 0, padded - length);
+    }
     auto* header =
         reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(packet, wire::data_header_size));
     if (header == nullptr) {

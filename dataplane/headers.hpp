@@ -54,16 +54,40 @@ enum class OuterKind : std::uint8_t { udp, arp, icmpv6, other_ip, malformed, not
 // Checks: lengths consistent with the frame, IPv4 header checksum, UDP length.
 OuterKind parse_outer(rte_mbuf* packet);
 
-// Source and destination of a packet parse_outer() classified as udp.
-Endpoint udp_source(const rte_mbuf* packet);
-Endpoint udp_destination(const rte_mbuf* packet);
+// Source and destination of a packet parse_outer() classified as udp. Inline: decap and
+// classify call them for every packet.
+inline Endpoint udp_endpoint(const rte_mbuf* packet, bool source) {
+    Endpoint endpoint;
+    auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    if (ethernet->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+        auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv4_hdr*, packet->l2_len);
+        endpoint.address = IpAddress::v4(source ? ip->src_addr : ip->dst_addr);
+    } else {
+        auto* ip = rte_pktmbuf_mtod_offset(packet, const rte_ipv6_hdr*, packet->l2_len);
+        endpoint.address = IpAddress::v6(source ? ip->src_addr : ip->dst_addr);
+    }
+    auto* udp =
+        rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, packet->l2_len + packet->l3_len);
+    endpoint.port = rte_be_to_cpu_16(source ? udp->src_port : udp->dst_port);
+    return endpoint;
+}
+inline Endpoint udp_source(const rte_mbuf* packet) {
+    return udp_endpoint(packet, true);
+}
+inline Endpoint udp_destination(const rte_mbuf* packet) {
+    return udp_endpoint(packet, false);
+}
 
 // Where the UDP payload starts and how long it is (after parse_outer() == udp).
 inline std::uint8_t* udp_payload(rte_mbuf* packet) {
     return rte_pktmbuf_mtod_offset(packet, std::uint8_t*,
                                    packet->l2_len + packet->l3_len + packet->l4_len);
 }
-std::uint16_t udp_payload_length(const rte_mbuf* packet);
+inline std::uint16_t udp_payload_length(const rte_mbuf* packet) {
+    auto* udp =
+        rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, packet->l2_len + packet->l3_len);
+    return static_cast<std::uint16_t>(rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr));
+}
 
 // What encap needs to wrap a payload for the wire.
 struct OuterAddresses {
@@ -79,7 +103,9 @@ inline constexpr std::uint16_t outer_header_room_v6 =
     sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + sizeof(rte_udp_hdr);
 
 // Prepends Ethernet/IP/UDP in front of the mbuf's current data (the WireGuard message) and
-// fills every checksum. Returns false when the mbuf lacks headroom (caller drops).
+// fills the checksums: the IPv4 header's, and the UDP checksum over IPv6 (mandatory there);
+// over IPv4 the UDP checksum is left zero ("none", RFC 768), as the AEAD tag covers the
+// payload. Returns false when the mbuf lacks headroom (caller drops).
 bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses);
 
 // One's-complement checksums, for tests and for the few places DPDK has no helper.

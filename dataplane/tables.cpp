@@ -14,16 +14,6 @@ Keypair::~Keypair() {
     crypto::wipe(send_key.data(), send_key.size());
 }
 
-EndpointRecord PeerSlot::read_endpoint() const {
-    EndpointRecord copy;
-    std::uint32_t sequence;
-    do {
-        sequence = rte_seqlock_read_begin(&endpoint_lock);
-        copy = endpoint;
-    } while (rte_seqlock_read_retry(&endpoint_lock, sequence));
-    return copy;
-}
-
 void PeerSlot::write_endpoint(const EndpointRecord& record) {
     rte_seqlock_write_lock(&endpoint_lock);
     endpoint = record;

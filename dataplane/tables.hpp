@@ -96,7 +96,16 @@ struct alignas(64) PeerSlot {
     alignas(64) PeerCounters counters;
 
     PeerSlot() { rte_seqlock_init(&endpoint_lock); }
-    EndpointRecord read_endpoint() const;
+    // Inline: encap and decap read it for every packet.
+    EndpointRecord read_endpoint() const {
+        EndpointRecord copy;
+        std::uint32_t sequence;
+        do {
+            sequence = rte_seqlock_read_begin(&endpoint_lock);
+            copy = endpoint;
+        } while (rte_seqlock_read_retry(&endpoint_lock, sequence));
+        return copy;
+    }
     void write_endpoint(const EndpointRecord& record);
 };
 

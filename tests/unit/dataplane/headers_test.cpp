@@ -63,12 +63,12 @@ TEST_P(PrependOuter, BuildsWhatParsesBackWithValidChecksums) {
 
         auto* ip = rte_pktmbuf_mtod_offset(packet, void*, sizeof(rte_ether_hdr));
         auto* udp = rte_pktmbuf_mtod_offset(packet, rte_udp_hdr*, packet->l2_len + packet->l3_len);
-        EXPECT_NE(udp->dgram_cksum, 0) << "UDP checksum must be filled";
         if (v6) {
+            EXPECT_NE(udp->dgram_cksum, 0) << "UDP checksum is mandatory over IPv6";
             EXPECT_EQ(rte_ipv6_udptcp_cksum_verify(static_cast<rte_ipv6_hdr*>(ip), udp), 0);
         } else {
             EXPECT_EQ(internet_checksum(ip, sizeof(rte_ipv4_hdr)), 0);
-            EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(static_cast<rte_ipv4_hdr*>(ip), udp), 0);
+            EXPECT_EQ(udp->dgram_cksum, 0) << "no UDP checksum over IPv4 (RFC 768)";
         }
         rte_pktmbuf_free(packet);
     }
@@ -103,8 +103,7 @@ TEST_P(PrependOuter, ChecksumsHoldForRandomAddressesPortsAndLengths) {
                 << "round " << round;
         } else {
             ASSERT_EQ(internet_checksum(ip, sizeof(rte_ipv4_hdr)), 0) << "round " << round;
-            ASSERT_EQ(rte_ipv4_udptcp_cksum_verify(static_cast<rte_ipv4_hdr*>(ip), udp), 0)
-                << "round " << round;
+            ASSERT_EQ(udp->dgram_cksum, 0) << "round " << round;
         }
         rte_pktmbuf_free(packet);
     }
