@@ -54,8 +54,9 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
         if (const Keypair* keypair = found[i]) {
             rte_prefetch0(keypair->receive_key.data());
             rte_prefetch0(keypair->replay.word_address(pending.headers[i].counter));
-            rte_prefetch0(&shared.peers[keypair->peer]);
-            rte_prefetch0(&shared.peers[keypair->peer].counters);
+            const PeerSlot& peer = shared.peers[keypair->peer];
+            rte_prefetch0(&peer);
+            rte_prefetch0(&peer.counters);
         }
     }
 

@@ -5,6 +5,7 @@
 // All functions are safe to call from any lcore; none allocates.
 #pragma once
 
+#include <emmintrin.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -21,14 +22,19 @@ struct IpAddress {
     std::array<std::uint8_t, 16> bytes{};
     bool is_v6 = false;
 
+    // Each writes the 16 bytes with one store: built field by field (zeros, then four bytes)
+    // and then copied with one 16-byte load, an address defeated store-to-load forwarding on
+    // every packet of decap and route (perf annotate, exit_out/1420/1000).
     static IpAddress v4(std::uint32_t network_order) {
         IpAddress a;
-        std::memcpy(a.bytes.data(), &network_order, 4);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.bytes.data()),
+                         _mm_cvtsi32_si128(static_cast<int>(network_order)));
         return a;
     }
     static IpAddress v6(const std::uint8_t* sixteen) {
         IpAddress a;
-        std::memcpy(a.bytes.data(), sixteen, 16);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.bytes.data()),
+                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(sixteen)));
         a.is_v6 = true;
         return a;
     }

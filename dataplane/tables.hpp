@@ -78,6 +78,9 @@ struct PeerCounters {
     std::uint64_t last_data_rx_tsc = 0, last_data_tx_tsc = 0;
 };
 
+// Laid out for the data path: everything decap, route and encap read per packet (keypair
+// pointers, owner, permissions, the endpoint) in the first cache line, the counters they
+// write in the second; what only the control thread and the flow log read comes after.
 struct alignas(64) PeerSlot {
     // ---- writer: control thread; readers: workers ----
     std::atomic<Keypair*> current{nullptr};  // send with this (if its peer has confirmed it)
@@ -85,8 +88,6 @@ struct alignas(64) PeerSlot {
     std::atomic<bool> configured{false};
     std::uint16_t owner = 0;
     std::uint8_t permissions = 0;
-    // Set before the slot is marked configured; names the peer in flow log records.
-    crypto::PublicKey public_key{};
 
     // ---- writers: the owner worker (roaming) and the control thread, seqlock-serialised ----
     rte_seqlock_t endpoint_lock;
@@ -94,6 +95,10 @@ struct alignas(64) PeerSlot {
 
     // ---- owner worker only; the control thread reads racily (monotonic statistics) ----
     alignas(64) PeerCounters counters;
+
+    // ---- writer: control thread, before the slot is marked configured; read by the flow
+    // log (cold) ----
+    crypto::PublicKey public_key{};
 
     PeerSlot() { rte_seqlock_init(&endpoint_lock); }
     // Inline: encap and decap read it for every packet.

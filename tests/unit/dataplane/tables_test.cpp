@@ -105,5 +105,25 @@ TEST(KeypairLayout, WorkersTouchTwoLinesAndOneBitmapWord) {
     EXPECT_GE(line_of(keypair->replay.word_address(0)), 2u);
 }
 
+// A packet's peer costs two lines: what decap, route and encap read (keypair pointers, owner,
+// permissions, endpoint) in the first, the counters they write in the second.
+TEST(PeerSlotLayout, DataPathReadsOneLineAndWritesTheNext) {
+    auto slot = std::make_unique<PeerSlot>();
+    auto line_of = [&](const void* address, std::size_t size) {
+        const auto start = reinterpret_cast<std::uintptr_t>(address) -
+                           reinterpret_cast<std::uintptr_t>(slot.get());
+        EXPECT_EQ(start / 64, (start + size - 1) / 64) << "a field straddles two lines";
+        return start / 64;
+    };
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(slot.get()) % 64, 0u);
+    EXPECT_EQ(line_of(&slot->current, sizeof(slot->current)), 0u);
+    EXPECT_EQ(line_of(&slot->next, sizeof(slot->next)), 0u);
+    EXPECT_EQ(line_of(&slot->owner, sizeof(slot->owner)), 0u);
+    EXPECT_EQ(line_of(&slot->permissions, sizeof(slot->permissions)), 0u);
+    EXPECT_EQ(line_of(&slot->endpoint_lock, sizeof(slot->endpoint_lock)), 0u);
+    EXPECT_EQ(line_of(&slot->endpoint, sizeof(slot->endpoint)), 0u);
+    EXPECT_EQ(line_of(&slot->counters, sizeof(slot->counters)), 1u);
+}
+
 }  // namespace
 }  // namespace meshgate::dataplane
