@@ -93,7 +93,7 @@ void aead_tags_x8(std::uint8_t* const tags[8], const std::uint8_t (*keys)[64],
                 if (b * 16 + prefetch_distance < lengths[l]) {
                     _mm_prefetch(
                         reinterpret_cast<const char*>(message[l] + b * 16 + prefetch_distance),
-                        _MM_HINT_T0);
+                        _MM_HINT_NTA);
                 }
             }
         }

@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 
 #include "dataplane/encap.hpp"
 #include "dataplane/icmp_error.hpp"
@@ -80,6 +81,14 @@ bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std:
     }
     answer_with_error(packet, IcmpError::too_big, Drop::too_big, replies, worker, mtu);
     return false;
+}
+
+void prefetch_peer_lines(const Burst<>& packets, const ExitShared& exit) {
+    for (std::uint16_t i = 0; i < packets.count; ++i) {
+        const PeerId peer = packet_meta(packets.packets[i]).peer;
+        rte_prefetch0(&exit.limits[peer]);
+        rte_prefetch0(&exit.counters[peer]);
+    }
 }
 
 // Stage 1 of outbound: everything decided per packet before NAT. Keeps what may leave.
@@ -214,6 +223,8 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
     IpAddress destinations[burst_size];
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         destinations[i] = destination_of(packets.packets[i]);
+        rte_prefetch0(&exit.limits[flow_peers[i]]);  // in by the time the loop below counts
+        rte_prefetch0(&exit.counters[flow_peers[i]]);
     }
     PeerId owners[burst_size];
     shared.allowed_ips->lookup_burst(destinations, owners, packets.count);
@@ -262,6 +273,11 @@ std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& w
         packets.clear();
         return 0;
     }
+    // Each peer's limiter and exit counters are a line apiece, cold behind the packet data
+    // streaming through the cache: start them now, for the whole burst, so they are in by
+    // the time the checks and the counting reach them (perf annotate, exit_out/1420/1000:
+    // one miss each per packet, a tenth of the worker's non-crypto time).
+    prefetch_peer_lines(packets, *worker.exit->shared);
     const std::uint64_t now = rte_rdtsc();
     if (check_outbound(packets, replies, worker, now) == 0) {
         return 0;
