@@ -58,6 +58,14 @@ struct alignas(64) WorkerContext {
     std::unique_ptr<crypto::BatchAead> crypto;
     WorkerCounters counters;
     ExitWorker* exit = nullptr;  // the uplink side; null when the gateway has no uplink
+    // The next burst, received one pass early while the port is busy so its mbufs and
+    // headers load during this pass's crypto (worker.cpp). Empty whenever the port is idle.
+    Burst<> lookahead;
+
+    WorkerContext() = default;
+    WorkerContext(const WorkerContext&) = delete;
+    WorkerContext& operator=(const WorkerContext&) = delete;
+    ~WorkerContext() { rte_pktmbuf_free_bulk(lookahead.packets, lookahead.count); }
 };
 
 }  // namespace meshgate::dataplane
