@@ -13,11 +13,6 @@ namespace {
 
 enum class Class : std::uint8_t { data, handshake, neighbour, drop };
 
-void prefetch_mbuf(const rte_mbuf* packet) {
-    rte_prefetch0(packet);
-    rte_prefetch0(&packet->cacheline1);
-}
-
 struct Verdict {
     Class kind;
     Drop reason = Drop::not_ip;
@@ -102,29 +97,7 @@ Verdict verdict_for(rte_mbuf* packet, const ClassifyContext& context) {
 
 void classify(const Burst<>& received, const ClassifyContext& context, Classified& out,
               WorkerCounters& counters) {
-    // A port that does not write the mbufs itself (rings, memif, the benchmarks' injector)
-    // hands over cold mbufs. A two-stage software pipeline: both lines of the mbuf
-    // `mbuf_ahead` packets on (the second holds l2_len and the packet's metadata, which
-    // parsing writes), and the first data line `data_ahead` packets on, whose address needs
-    // that mbuf's first line. Issuing all 64 mbuf prefetches at once stalled on the miss
-    // buffers and queued the data loads behind them (perf annotate, exit_out/1420/1000).
-    constexpr std::uint16_t mbuf_ahead = 8;
-    constexpr std::uint16_t data_ahead = 4;
-    const std::uint16_t count = received.count;
-    for (std::uint16_t i = 0; i < count && i < mbuf_ahead; ++i) {
-        prefetch_mbuf(received.packets[i]);
-    }
-    for (std::uint16_t i = 0; i < count && i < data_ahead; ++i) {
-        rte_prefetch0(rte_pktmbuf_mtod(received.packets[i], void*));
-    }
-    for (std::uint16_t i = 0; i < count; ++i) {
-        if (i + mbuf_ahead < count) {
-            prefetch_mbuf(received.packets[i + mbuf_ahead]);
-        }
-        if (i + data_ahead < count) {
-            rte_prefetch0(rte_pktmbuf_mtod(received.packets[i + data_ahead], void*));
-        }
-        rte_mbuf* packet = received.packets[i];
+    visit_prefetched(received, [&](rte_mbuf* packet) {
         counters.rx_packets++;
         counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
         Verdict verdict = verdict_for(packet, context);
@@ -142,7 +115,7 @@ void classify(const Burst<>& received, const ClassifyContext& context, Classifie
                 drop_packet(packet, verdict.reason, counters);
                 break;
         }
-    }
+    });
 }
 
 }  // namespace meshgate::dataplane

@@ -223,8 +223,10 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
     IpAddress destinations[burst_size];
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         destinations[i] = destination_of(packets.packets[i]);
-        rte_prefetch0(&exit.limits[flow_peers[i]]);  // in by the time the loop below counts
+        // In by the time the loop below (and encap, for the slot) reads them.
+        rte_prefetch0(&exit.limits[flow_peers[i]]);
         rte_prefetch0(&exit.counters[flow_peers[i]]);
+        rte_prefetch0(&shared.peers[flow_peers[i]]);
     }
     PeerId owners[burst_size];
     shared.allowed_ips->lookup_burst(destinations, owners, packets.count);

@@ -833,7 +833,9 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
     if (packet.protocol == protocol_tcp) {
         follow_tcp(record, packet.tcp_flags);
     }
-    return {NatResult::translated, record.peer, static_cast<std::uint32_t>(found), false};
+    return {.result = NatResult::translated,
+            .peer = record.peer,
+            .flow = static_cast<std::uint32_t>(found)};
 }
 
 // ---- bursts: one bulk hash lookup, then the entries prefetched before they are touched -----
@@ -970,7 +972,9 @@ NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std
     std::memcpy(destination, record.inner_address.bytes.data(), outer.address_length());
     ++record.packets_in;
     record.bytes_in += outer.end;
-    return {NatResult::translated, record.peer, static_cast<std::uint32_t>(found), false};
+    return {.result = NatResult::translated,
+            .peer = record.peer,
+            .flow = static_cast<std::uint32_t>(found)};
 }
 
 // ---- MSS clamping -----------------------------------------------------------------------------

@@ -20,6 +20,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <type_traits>
 
 #include "dataplane/allowed_ips.hpp"
 #include "dataplane/headers.hpp"
@@ -114,12 +116,18 @@ struct NatFlowRecord {
     std::uint64_t packets_in = 0, bytes_in = 0;    // internet -> peer, IP bytes
 };
 
+// Sixteen bytes without padding, on purpose: with three bytes of tail padding the compiler
+// copied 13 bytes as two overlapping 8-byte moves, whose second load spans both halves of
+// the value just stored and cannot be forwarded (a stall per packet in the NAT bursts).
 struct NatOutcome {
     NatResult result = NatResult::malformed;
+    bool created = false;  // this packet started the flow (flow log "start")
+    std::uint8_t reserved[2] = {};
     PeerId peer = no_peer;   // the flow's owner (inbound: whom to send the packet to)
     std::uint32_t flow = 0;  // the flow's index, for NatTable::flow()
-    bool created = false;    // this packet started the flow (flow log "start")
+    std::uint32_t reserved_tail = 0;
 };
+static_assert(sizeof(NatOutcome) == 16 && std::has_unique_object_representations_v<NatOutcome>);
 
 struct NatCounters {
     std::uint64_t active = 0;  // flows in the table (expired ones count until swept)

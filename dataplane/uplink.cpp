@@ -69,11 +69,7 @@ Verdict verdict_for(const rte_mbuf* packet, const UplinkContext& context) {
 
 void classify_uplink(const Burst<>& received, const UplinkContext& context, UplinkClassified& out,
                      WorkerCounters& counters) {
-    for (std::uint16_t i = 0; i < received.count; ++i) {
-        rte_prefetch0(rte_pktmbuf_mtod(received.packets[i], void*));
-    }
-    for (std::uint16_t i = 0; i < received.count; ++i) {
-        rte_mbuf* packet = received.packets[i];
+    visit_prefetched(received, [&](rte_mbuf* packet) {
         counters.rx_packets++;
         counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
         const Verdict verdict = verdict_for(packet, context);
@@ -91,7 +87,7 @@ void classify_uplink(const Burst<>& received, const UplinkContext& context, Upli
                 drop_packet(packet, verdict.reason, counters);
                 break;
         }
-    }
+    });
 }
 
 }  // namespace meshgate::dataplane
