@@ -14,6 +14,7 @@
 #include "dataplane/classify.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/handoff.hpp"
+#include "dataplane/receive.hpp"
 #include "dataplane/tables.hpp"
 
 namespace meshgate::dataplane {
@@ -58,14 +59,14 @@ struct alignas(64) WorkerContext {
     std::unique_ptr<crypto::BatchAead> crypto;
     WorkerCounters counters;
     ExitWorker* exit = nullptr;  // the uplink side; null when the gateway has no uplink
-    // The next burst, received one pass early while the port is busy so its mbufs and
-    // headers load during this pass's crypto (worker.cpp). Empty whenever the port is idle.
+    // The next burst from the port, received one pass early while the port is busy
+    // (receive.hpp). Empty whenever the port is idle.
     Burst<> lookahead;
 
     WorkerContext() = default;
     WorkerContext(const WorkerContext&) = delete;
     WorkerContext& operator=(const WorkerContext&) = delete;
-    ~WorkerContext() { rte_pktmbuf_free_bulk(lookahead.packets, lookahead.count); }
+    ~WorkerContext() { release_lookahead(lookahead); }
 };
 
 }  // namespace meshgate::dataplane

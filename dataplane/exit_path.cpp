@@ -351,13 +351,13 @@ void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Hand
 unsigned receive_from_uplink(WorkerContext& worker) {
     ExitWorker& state = *worker.exit;
     const ExitShared& exit = *state.shared;
-    Burst<> received;
-    received.count = rte_eth_rx_burst(exit.port, state.rx_queue, received.packets, burst_size);
+    Burst<> received = receive_ahead(exit.port, state.rx_queue, state.lookahead);
     if (received.count == 0) {
         return 0;
     }
     UplinkClassified out;
     classify_uplink(received, exit.uplink, out, worker.counters);
+    prefetch_lookahead_headers(state.lookahead);
     send_to_control(out.neighbour, worker.shared->to_control, Drop::neighbour_ring_full,
                     worker.counters);
     steer_inbound(out.inbound, worker.id, exit, *worker.shared->handoff, worker.counters);

@@ -95,6 +95,12 @@ struct alignas(64) ExitWorker {
     std::uint16_t tx_queue = 0;
     std::unique_ptr<NatTable> nat;           // this worker's slice of the ports
     std::unique_ptr<FlowLogQueue> flow_log;  // null: no flow log
+    Burst<> lookahead;                       // the uplink queue's next burst (receive.hpp)
+
+    ExitWorker() = default;
+    ExitWorker(const ExitWorker&) = delete;
+    ExitWorker& operator=(const ExitWorker&) = delete;
+    ~ExitWorker() { release_lookahead(lookahead); }
 };
 
 // Route's hook: `packets` are authenticated inner packets of peers this worker owns whose

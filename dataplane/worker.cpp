@@ -16,11 +16,11 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_prefetch.h>
 
 #include "dataplane/decap.hpp"
 #include "dataplane/encap.hpp"
 #include "dataplane/exit_path.hpp"
+#include "dataplane/receive.hpp"
 #include "dataplane/route.hpp"
 
 namespace meshgate::dataplane {
@@ -70,51 +70,13 @@ unsigned drain_handoff(WorkerContext& worker) {
     return handed.count;
 }
 
-// The next burst's mbufs, both lines (the second holds l2_len and the packet's metadata).
-void prefetch_mbufs(const Burst<>& burst) {
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        rte_prefetch0(burst.packets[i]);
-        rte_prefetch0(&burst.packets[i]->cacheline1);
-    }
-}
-
-// The next burst's first data lines (outer headers, the WireGuard header): their addresses
-// come from the mbufs prefetched a stage earlier.
-void prefetch_headers(const Burst<>& burst) {
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        rte_prefetch0(rte_pktmbuf_mtod(burst.packets[i], void*));
-    }
-}
-
-// Receives the burst to process now, and one more. While the port keeps up, this pass
-// processes the burst received last pass and receives the next, whose mbufs and headers
-// then load while this one is decrypted: a poll-mode loop's only way to hide the first touch
-// of a packet. An idle port costs nothing extra: a lone burst is processed in the pass that
-// received it.
-Burst<> next_burst(WorkerContext& worker) {
-    Burst<> received;
-    if (!worker.lookahead.empty()) {
-        received = worker.lookahead;
-    } else {
-        received.count =
-            rte_eth_rx_burst(worker.port, worker.rx_queue, received.packets, burst_size);
-    }
-    worker.lookahead.count = 0;
-    if (received.count > 0) {
-        worker.lookahead.count =
-            rte_eth_rx_burst(worker.port, worker.rx_queue, worker.lookahead.packets, burst_size);
-        prefetch_mbufs(worker.lookahead);
-    }
-    return received;
-}
-
 }  // namespace
 
 void process_received(Burst<>& received, WorkerContext& worker) {
     Classified classified;
     classify(received, worker.classify, classified, worker.counters);
     received.clear();
-    prefetch_headers(worker.lookahead);
+    prefetch_lookahead_headers(worker.lookahead);
     to_control(classified.handshake, Drop::handshake_ring_full, worker);
     to_control(classified.neighbour, Drop::neighbour_ring_full, worker);
     if (!classified.data.empty()) {
@@ -123,7 +85,7 @@ void process_received(Burst<>& received, WorkerContext& worker) {
 }
 
 unsigned worker_iteration(WorkerContext& worker) {
-    Burst<> received = next_burst(worker);
+    Burst<> received = receive_ahead(worker.port, worker.rx_queue, worker.lookahead);
     unsigned work = received.count;
     if (received.count > 0) {
         process_received(received, worker);

@@ -1,0 +1,52 @@
+// Receiving one burst ahead. While a port keeps up, a pass processes the burst received in
+// the previous pass and receives the next, whose mbufs (then headers) load while this one
+// is being decrypted or sealed: a poll-mode loop's only way to hide the first touch of a
+// packet, which ports that do not write the mbufs themselves (rings, memif) hand over cold.
+// An idle port costs nothing extra: a lone burst is processed in the pass that received it.
+//
+// Ownership: `lookahead` belongs to the worker that polls the queue, like the queue itself.
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/burst.hpp"
+
+namespace meshgate::dataplane {
+
+// The burst to process now (the one held back last pass, or a fresh one); refills
+// `lookahead` from the queue and starts loading its mbufs, both lines (the second holds
+// l2_len and the packet's metadata).
+inline Burst<> receive_ahead(std::uint16_t port, std::uint16_t queue, Burst<>& lookahead) {
+    Burst<> received;
+    if (!lookahead.empty()) {
+        received = lookahead;
+    } else {
+        received.count = rte_eth_rx_burst(port, queue, received.packets, burst_size);
+    }
+    lookahead.count = 0;
+    if (received.count > 0) {
+        lookahead.count = rte_eth_rx_burst(port, queue, lookahead.packets, burst_size);
+        for (std::uint16_t i = 0; i < lookahead.count; ++i) {
+            rte_prefetch0(lookahead.packets[i]);
+            rte_prefetch0(&lookahead.packets[i]->cacheline1);
+        }
+    }
+    return received;
+}
+
+// The held-back burst's first data lines (outer headers): call once the current burst has
+// been classified, so the mbuf lines whose fields give these addresses have arrived.
+inline void prefetch_lookahead_headers(const Burst<>& lookahead) {
+    for (std::uint16_t i = 0; i < lookahead.count; ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(lookahead.packets[i], void*));
+    }
+}
+
+// Frees what is still held back (the worker is stopping).
+inline void release_lookahead(Burst<>& lookahead) {
+    rte_pktmbuf_free_bulk(lookahead.packets, lookahead.count);
+    lookahead.count = 0;
+}
+
+}  // namespace meshgate::dataplane
