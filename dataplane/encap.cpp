@@ -18,7 +18,7 @@ bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
 
 // The two lines sending_keypair() and the seal read: the key, and the scalars (expiry,
 // remote index, counter).
-void prefetch_for_sending(const Keypair* keypair) {
+void prefetch_keypair(const Keypair* keypair) {
     if (keypair != nullptr) {
         rte_prefetch0(keypair->send_key.data());
         rte_prefetch0(&keypair->send_counter);
@@ -76,6 +76,11 @@ bool add_outer(rte_mbuf* packet, const PeerSlot& peer, const GatewayAddresses& s
 
 }  // namespace
 
+void prefetch_sending_keypairs(const PeerSlot& peer) {
+    prefetch_keypair(peer.next.load(std::memory_order_acquire));
+    prefetch_keypair(peer.current.load(std::memory_order_acquire));
+}
+
 Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc) {
     Keypair* next = peer.next.load(std::memory_order_acquire);
     if (next != nullptr && next->received_data.load(std::memory_order_acquire) &&
@@ -100,9 +105,7 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
         rte_prefetch0(&peer.counters);
     }
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {
-        const PeerSlot& peer = shared.peers[packet_meta(outgoing.packets[i]).peer];
-        prefetch_for_sending(peer.next.load(std::memory_order_acquire));
-        prefetch_for_sending(peer.current.load(std::memory_order_acquire));
+        prefetch_sending_keypairs(shared.peers[packet_meta(outgoing.packets[i]).peer]);
     }
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {

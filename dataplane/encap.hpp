@@ -30,4 +30,10 @@ void transmit_on(Burst<>& frames, std::uint16_t port, std::uint16_t queue,
 // The keypair a worker sends with now, or nullptr (no session, or it expired).
 Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc);
 
+// Starts loading the lines encap reads from `peer`'s keypairs (the send key, and the
+// scalars: expiry, remote index, counter). Reads the slot's keypair pointers, so call it
+// once the slot itself has had time to arrive. Encap does this itself one pass ahead of
+// use; a stage that knows the destination earlier (exit_in) calls it sooner.
+void prefetch_sending_keypairs(const PeerSlot& peer);
+
 }  // namespace meshgate::dataplane
