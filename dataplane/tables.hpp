@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "control/index_layout.hpp"
 #include "control/replay_window.hpp"
 #include "crypto/keys.hpp"
 #include "dataplane/allowed_ips.hpp"
@@ -137,11 +138,5 @@ class SessionTable {
     rte_hash* hash_;
     rte_rcu_qsbr* rcu_;
 };
-
-// The receiver index's low bits name the owner worker (DESIGN.md: the handoff decision is
-// one mask). Workers use the same rule the control thread's index table allocates with.
-inline unsigned owner_of_index(std::uint32_t index, unsigned owner_bits) {
-    return index & ((1u << owner_bits) - 1);
-}
 
 }  // namespace meshgate::dataplane

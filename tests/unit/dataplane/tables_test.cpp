@@ -74,12 +74,6 @@ TEST(PeerSlot, EndpointRoundTrips) {
     EXPECT_EQ(read.endpoint, record.endpoint);
 }
 
-TEST(OwnerOfIndex, LowBitsNameTheWorker) {
-    EXPECT_EQ(owner_of_index(0xABCD0003, 2), 3u);
-    EXPECT_EQ(owner_of_index(0xABCD0004, 2), 0u);
-    EXPECT_EQ(owner_of_index(0xFFFFFFFF, 0), 0u);
-}
-
 // The layout decap and encap are priced by: keys in one cache line, every scalar a worker
 // reads or writes in the next (including the replay window's), the bitmap after them.
 TEST(KeypairLayout, WorkersTouchTwoLinesAndOneBitmapWord) {
