@@ -172,6 +172,7 @@ bool build_tables(Runtime& rt) {
         std::fprintf(stderr, "meshgate: cannot set up RCU\n");
         return false;
     }
+    // Sized for every index the peers can hold at once, at half load (IndexLayout).
     const auto layout = control::IndexLayout::for_peers(rt.workers, peer_count);
     if (!layout) {
         std::fprintf(stderr, "meshgate: %u peers on %u workers: receiver indexes do not fit\n",
@@ -179,8 +180,7 @@ bool build_tables(Runtime& rt) {
         return false;
     }
     rt.shared.index_layout = *layout;
-    rt.sessions = std::make_unique<SessionTable>(
-        "sessions", std::max<std::uint32_t>(peer_count * 4, 1024), rt.rcu);
+    rt.sessions = std::make_unique<SessionTable>("sessions", *layout, rt.rcu);
     rt.allowed_ips = std::make_unique<AllowedIps>("allowed", rt.rcu);
     rt.handoff = std::make_unique<Handoff>("handoff", rt.workers, 4096);
     rt.peers = std::make_unique<PeerSlot[]>(std::max<std::uint32_t>(peer_count, 1));
@@ -337,7 +337,8 @@ std::string render_show(Runtime& rt, const ControlLcore& control) {
     out << "control: handshake frames " << cc.handshake_frames << ", neighbour frames "
         << cc.neighbour_frames << ", staged " << cc.staged_packets << ", datagrams sent "
         << cc.datagrams_sent << " (unresolved " << cc.datagrams_unresolved << "), keypairs "
-        << cc.keypairs_installed << " installed " << cc.keypairs_retired << " retired\n";
+        << cc.keypairs_installed << " installed " << cc.keypairs_retired << " retired "
+        << cc.keypairs_refused << " refused\n";
     for (std::size_t r = 0; r < control::engine_drop_count; ++r) {
         auto reason = static_cast<control::EngineDrop>(r);
         if (rt.engine->drops(reason) != 0) {

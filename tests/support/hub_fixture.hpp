@@ -59,7 +59,6 @@ class HubFixture {
         unsigned peers = 2;
         unsigned workers = 1;
         std::uint8_t permissions = dataplane::permission_peers;
-        std::uint32_t session_capacity = 1024;
         std::optional<crypto::Backend> force_backend = std::nullopt;
         // An uplink (one ring-backed port, a queue per worker) with NAT on every worker,
         // next hop resolved, no rate limits, no flow log.
@@ -75,13 +74,14 @@ class HubFixture {
             throw std::runtime_error("packet meta");
         }
         make_ports();
+        // Sized as the gateway sizes it for this many peers and workers.
         const auto layout = control::IndexLayout::for_peers(options.workers, options.peers);
         if (!layout) {
             throw std::runtime_error("index layout");
         }
         indexes_ = std::make_unique<control::IndexTable>(*layout);
-        sessions_ = std::make_unique<dataplane::SessionTable>(
-            (name_ + "_s").c_str(), options.session_capacity * 2, nullptr);
+        sessions_ =
+            std::make_unique<dataplane::SessionTable>((name_ + "_s").c_str(), *layout, nullptr);
         allowed_ = std::make_unique<dataplane::AllowedIps>(name_ + "_a", nullptr);
         handoff_ = std::make_unique<dataplane::Handoff>(name_ + "_h", options.workers, 4096);
         peers_ = std::make_unique<dataplane::PeerSlot[]>(options.peers);
