@@ -59,8 +59,7 @@ std::map<unsigned, std::unique_ptr<HubFixture>> fixtures;
 HubFixture& fixture(unsigned peers) {
     auto& slot = fixtures[peers];
     if (!slot) {
-        slot = std::make_unique<HubFixture>(
-            HubFixture::Options{.peers = peers, .session_capacity = std::max(peers, 1024u)});
+        slot = std::make_unique<HubFixture>(HubFixture::Options{.peers = peers});
     }
     return *slot;
 }
@@ -259,7 +258,6 @@ ExitBench& exit_bench(unsigned flow_count) {
     bench.hub = std::make_unique<HubFixture>(
         HubFixture::Options{.peers = exit_peers,
                             .permissions = dataplane::permission_exit,
-                            .session_capacity = 1024,
                             .exit = true,
                             .nat_capacity = std::max(flow_count * 5 / 4, 1024u)});
     HubFixture& hub = *bench.hub;

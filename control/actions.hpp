@@ -15,7 +15,8 @@
 
 namespace meshgate::control {
 
-// X(name, help): why the engine refused a message. Named after the message's fault.
+// X(name, help): why the engine refused a message. Named after the message's fault, except
+// the last, which is ours.
 #define MESHGATE_ENGINE_DROPS(X)                                                          \
     X(bad_length, "message shorter or longer than its type allows")                       \
     X(unknown_type, "not a WireGuard message type")                                       \
@@ -32,7 +33,8 @@ namespace meshgate::control {
     X(decrypt_failed, "transport data did not authenticate")                              \
     X(replayed_counter, "transport counter seen before or behind the window")             \
     X(keypair_expired, "transport data on a keypair past REJECT_AFTER_TIME or _MESSAGES") \
-    X(staged_overflow, "queued packet for a peer without session pushed out by a newer")
+    X(staged_overflow, "queued packet for a peer without session pushed out by a newer")  \
+    X(index_table_full, "handshake not answered or not sent: no free receiver index")
 
 enum class EngineDrop : std::uint8_t {
 #define MESHGATE_ENGINE_DROP_ENUM(name, help) name,

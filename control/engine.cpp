@@ -67,7 +67,7 @@ Engine::Engine(const crypto::PrivateKey& private_key, const ProtocolConfig& conf
       local_(private_key),
       cookie_checker_(local_.public_key),
       rate_limiter_(config),
-      indexes_(config.owner_bits),
+      indexes_(config.index_layout),
       cpu_(crypto::CpuFeatures::detect()) {}
 
 std::optional<PeerId> Engine::add_peer(const PeerOptions& options) {
@@ -319,9 +319,16 @@ Peer* Engine::consume_initiation(const Initiation& initiation, const Endpoint& f
 void Engine::respond(Peer& sender, const Endpoint& from, Timestamp now,
                      const noise::ResponderEphemeral* ephemeral, Actions& out) {
     Response response;
-    const std::uint32_t index = indexes_.allocate(sender.id, sender.owner);
-    if (!noise::create_response(response, sender.handshake, sender.identity, index, ephemeral)) {
-        indexes_.release(index);
+    const std::optional<std::uint32_t> index = indexes_.allocate(sender.id, sender.owner);
+    if (!index) {
+        // Unreachable when the layout fits the peers (each holds at most four indexes): a
+        // leak. The peer retries after REKEY_TIMEOUT; the counter tells the operator.
+        count(EngineDrop::index_table_full, out, sender.id);
+        sender.handshake.clear();
+        return;
+    }
+    if (!noise::create_response(response, sender.handshake, sender.identity, *index, ephemeral)) {
+        indexes_.release(*index);
         sender.handshake.clear();
         return;
     }
@@ -403,10 +410,16 @@ void Engine::send_initiation(Peer& peer, Timestamp now, WallClock wall, bool ret
         indexes_.release(peer.handshake.local_index);
     }
     Initiation initiation;
-    const std::uint32_t index = indexes_.allocate(peer.id, peer.owner);
-    if (!noise::create_initiation(initiation, peer.handshake, local_, peer.identity, index,
+    const std::optional<std::uint32_t> index = indexes_.allocate(peer.id, peer.owner);
+    if (!index) {
+        // As in respond(): counted, and the next send or timer tries again.
+        count(EngineDrop::index_table_full, out, peer.id);
+        peer.handshake.clear();
+        return;
+    }
+    if (!noise::create_initiation(initiation, peer.handshake, local_, peer.identity, *index,
                                   crypto::tai64n_from(wall))) {
-        indexes_.release(index);
+        indexes_.release(*index);
         peer.handshake.clear();
         return;
     }

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "control/index_layout.hpp"
+
 namespace meshgate::control {
 
 using Duration = std::chrono::nanoseconds;
@@ -27,8 +29,9 @@ struct ProtocolConfig {
     std::uint32_t handshakes_per_second_per_source = 20;
     std::uint32_t handshake_burst_per_source = 5;
     std::uint32_t max_rate_limited_sources = 16384;
-    // Receiver indexes: this many low bits name the worker that owns the keypair.
-    unsigned owner_bits = 0;
+    // Receiver indexes: which bits name the owner worker and the session table slot. The
+    // gateway sizes it for its workers and peers (IndexLayout::for_peers).
+    IndexLayout index_layout;
     // In the gateway, transport data is sealed and opened by data-plane workers, which own
     // the send counters and replay windows. The engine must then never seal a packet itself
     // (two counters for one key would reuse nonces): it asks for a `transmit` instead, and

@@ -42,7 +42,9 @@ struct SharedTables {
     // Packets for the control thread (handshakes, ARP/ND, packets awaiting a session).
     // Multi-producer (workers), single consumer (control).
     rte_ring* to_control = nullptr;
-    unsigned owner_bits = 0;          // receiver index low bits naming the owner worker
+    // What a receiver index's bits mean (owner worker, session slot): the layout the control
+    // thread's index table allocates with and `sessions` was built for.
+    control::IndexLayout index_layout;
     std::uint16_t tunnel_mtu = 1420;  // inner packets are padded to 16 bytes, never past this
     GatewayAddresses addresses;
     std::uint64_t tsc_hz = 0;

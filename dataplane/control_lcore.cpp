@@ -145,6 +145,7 @@ void ControlLcore::apply(const control::Actions& actions, control::Timestamp now
                          control::WallClock wall) {
     std::vector<std::uint32_t> to_retire;
     std::vector<control::PeerId> touched;
+    std::vector<const control::Action*> after_retiring;
     for (const control::Action& action : actions) {
         switch (action.kind) {
             case control::Action::Kind::send_to:
@@ -154,7 +155,13 @@ void ControlLcore::apply(const control::Actions& actions, control::Timestamp now
                 hand_to_owner(action);
                 break;
             case control::Action::Kind::install_keypair:
-                install(action, now);
+                // The engine may give a new index the slot of one it retired earlier in these
+                // same actions; that keypair leaves the slot only below.
+                if (sessions_.slot_taken(action.local_index)) {
+                    after_retiring.push_back(&action);
+                } else {
+                    install(action, now);
+                }
                 touched.push_back(action.peer);
                 break;
             case control::Action::Kind::retire_keypair:
@@ -175,6 +182,10 @@ void ControlLcore::apply(const control::Actions& actions, control::Timestamp now
         published_.erase(index);
         sessions_.retire(index);
         counters_.keypairs_retired++;
+    }
+    for (const control::Action* action : after_retiring) {
+        install(*action, now);
+        sync_slot(action->peer);
     }
     (void)wall;
 }
@@ -199,6 +210,8 @@ void ControlLcore::install(const control::Action& action, control::Timestamp now
     if (sessions_.publish(std::move(keypair))) {
         published_[action.local_index] = raw;
         counters_.keypairs_installed++;
+    } else {
+        counters_.keypairs_refused++;  // its slot is taken: a bug, shown by `show`
     }
 }
 

@@ -52,6 +52,7 @@ struct ControlCounters {
     std::uint64_t transmits_handed_off = 0;
     std::uint64_t keypairs_installed = 0;
     std::uint64_t keypairs_retired = 0;
+    std::uint64_t keypairs_refused = 0;  // the session table's slot was taken
 };
 
 class ControlLcore {

@@ -72,7 +72,7 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
             drop_packet(packet, Drop::unknown_receiver_index, worker.counters);
             continue;
         }
-        unsigned owner = owner_of_index(pending.headers[i].receiver_index, shared.owner_bits);
+        unsigned owner = shared.index_layout.owner_of(pending.headers[i].receiver_index);
         if (owner != worker.id && !from_handoff) {
             // Bursts rarely mix owners; flush when the owner changes to keep one ring call.
             if (foreign_count > 0 && owner != foreign_owner) {

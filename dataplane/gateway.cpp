@@ -65,14 +65,6 @@ int worker_main(void* argument) {
     return 0;
 }
 
-unsigned bits_for(unsigned workers) {
-    unsigned bits = 0;
-    while ((1u << bits) < workers) {
-        ++bits;
-    }
-    return bits;
-}
-
 // The control socket: one request line, one text answer, then close. Non-blocking accept,
 // polled from the control loop.
 class ControlSocket {
@@ -180,8 +172,15 @@ bool build_tables(Runtime& rt) {
         std::fprintf(stderr, "meshgate: cannot set up RCU\n");
         return false;
     }
-    rt.sessions = std::make_unique<SessionTable>(
-        "sessions", std::max<std::uint32_t>(peer_count * 4, 1024), rt.rcu);
+    // Sized for every index the peers can hold at once, at half load (IndexLayout).
+    const auto layout = control::IndexLayout::for_peers(rt.workers, peer_count);
+    if (!layout) {
+        std::fprintf(stderr, "meshgate: %u peers on %u workers: receiver indexes do not fit\n",
+                     peer_count, rt.workers);
+        return false;
+    }
+    rt.shared.index_layout = *layout;
+    rt.sessions = std::make_unique<SessionTable>("sessions", *layout, rt.rcu);
     rt.allowed_ips = std::make_unique<AllowedIps>("allowed", rt.rcu);
     rt.handoff = std::make_unique<Handoff>("handoff", rt.workers, 4096);
     rt.peers = std::make_unique<PeerSlot[]>(std::max<std::uint32_t>(peer_count, 1));
@@ -196,7 +195,7 @@ bool build_tables(Runtime& rt) {
 bool add_peers(Runtime& rt) {
     control::ProtocolConfig protocol;
     protocol.transport_in_dataplane = true;
-    protocol.owner_bits = bits_for(rt.workers);
+    protocol.index_layout = rt.shared.index_layout;
     rt.engine = std::make_unique<control::Engine>(rt.config.interface.private_key, protocol);
     std::vector<AllowedIpChange> routes;
     for (std::size_t i = 0; i < rt.config.peers.size(); ++i) {
@@ -297,7 +296,7 @@ void receive_on_control_queue(Runtime& rt, const ClassifyContext& context) {
         std::uint32_t index;
         std::memcpy(&index, udp_payload(packet) + 4, 4);
         packet_meta(packet) = {0, HandoffStage::decap};
-        rt.handoff->send(owner_of_index(index, rt.shared.owner_bits) % rt.workers, &packet, 1,
+        rt.handoff->send(rt.shared.index_layout.owner_of(index) % rt.workers, &packet, 1,
                          rt.control_counters);
     }
 }
@@ -338,7 +337,8 @@ std::string render_show(Runtime& rt, const ControlLcore& control) {
     out << "control: handshake frames " << cc.handshake_frames << ", neighbour frames "
         << cc.neighbour_frames << ", staged " << cc.staged_packets << ", datagrams sent "
         << cc.datagrams_sent << " (unresolved " << cc.datagrams_unresolved << "), keypairs "
-        << cc.keypairs_installed << " installed " << cc.keypairs_retired << " retired\n";
+        << cc.keypairs_installed << " installed " << cc.keypairs_retired << " retired "
+        << cc.keypairs_refused << " refused\n";
     for (std::size_t r = 0; r < control::engine_drop_count; ++r) {
         auto reason = static_cast<control::EngineDrop>(r);
         if (rt.engine->drops(reason) != 0) {
@@ -411,7 +411,6 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
             rt.shared.allowed_ips = rt.allowed_ips.get();
             rt.shared.handoff = rt.handoff.get();
             rt.shared.to_control = rt.to_control;
-            rt.shared.owner_bits = bits_for(rt.workers);
             rt.shared.tsc_hz = rte_get_tsc_hz();
             fill_addresses(rt, *wan);
             make_workers(rt);

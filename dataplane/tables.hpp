@@ -1,16 +1,16 @@
 // The tables workers read and the control thread writes (DESIGN.md, "Tables").
 //
-//   sessions   receiver index -> Keypair      rte_hash, lock-free readers, RCU-deferred free
+//   sessions   receiver index -> Keypair      array indexed by the index's slot bits,
+//                                             lock-free readers, RCU-deferred free
 //   peers      PeerId -> PeerSlot             fixed array; fields tagged with their writer
 //
-// Publication rule: the control thread fills a Keypair completely, then adds it to the
-// session hash (a release); a worker that finds it sees every field. Removal: the control
-// thread deletes the hash entry, waits for every worker's quiescent state (rte_rcu_qsbr),
-// and only then wipes and frees the keypair. Workers never wait and never lock.
+// Publication rule: the control thread fills a Keypair completely, then stores it in its
+// session slot (a release); a worker that finds it sees every field. Removal: the control
+// thread empties the slot, waits for every worker's quiescent state (rte_rcu_qsbr), and only
+// then wipes and frees the keypair. Workers never wait and never lock.
 #pragma once
 
 #include <rte_ether.h>
-#include <rte_hash.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_seqlock.h>
 
@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "control/index_layout.hpp"
 #include "control/replay_window.hpp"
 #include "crypto/keys.hpp"
 #include "dataplane/allowed_ips.hpp"
@@ -114,34 +115,51 @@ struct alignas(64) PeerSlot {
     void write_endpoint(const EndpointRecord& record);
 };
 
+// Receiver index -> keypair, for the workers. The index's slot bits (control::IndexLayout)
+// pick the entry directly: one cache line per packet, where a hash table read a bucket line
+// and then a key line. The control thread's IndexTable never lets two live indexes share a
+// slot; each entry keeps its full index, so a stale index whose slot has a new holder misses
+// without the keypair being touched.
 class SessionTable {
   public:
-    // `rcu` may be null when nothing reads concurrently (tests).
-    SessionTable(const char* name, std::uint32_t capacity, rte_rcu_qsbr* rcu);
+    // 2^slot_bits entries, allocated here once. `rcu` may be null when nothing reads
+    // concurrently (tests). Throws std::runtime_error when the memory cannot be had.
+    SessionTable(const char* name, control::IndexLayout layout, rte_rcu_qsbr* rcu);
     ~SessionTable();
     SessionTable(const SessionTable&) = delete;
     SessionTable& operator=(const SessionTable&) = delete;
 
     // ---- control thread ----
-    // Takes ownership. False (keypair destroyed) when the index exists or the table is full.
+    // Takes ownership. False (keypair destroyed) for index zero, or when its slot is taken, by
+    // the same index or another: a bug, or an index allocated with a different layout.
     bool publish(std::unique_ptr<Keypair> keypair);
-    // Removes, waits out readers, wipes and frees. No-op for an unknown index.
+    // Empties the slot, waits out readers, wipes and frees. No-op unless `local_index` is the
+    // index published in its slot.
     void retire(std::uint32_t local_index);
-    std::uint32_t size() const;
+    // Whether the slot `index` maps to holds a keypair, whichever index it was published with.
+    bool slot_taken(std::uint32_t index) const;
+    std::uint32_t size() const { return size_; }
 
     // ---- workers ----
     // indexes[i] -> keypairs[i] (nullptr when unknown).
     void lookup(const std::uint32_t* indexes, Keypair** keypairs, unsigned count) const;
 
   private:
-    rte_hash* hash_;
-    rte_rcu_qsbr* rcu_;
-};
+    // Writer: control thread. Readers: workers, which load `keypair` (acquire) and then
+    // `index`. Publication stores the index first and the keypair last (release), so a reader
+    // that sees the keypair sees its index; retirement empties `keypair` and waits a grace
+    // period before the slot can take a new index, so no reader pairs one keypair with
+    // another's index. Four entries per cache line.
+    struct alignas(16) Entry {
+        std::atomic<std::uint32_t> index{0};
+        std::atomic<Keypair*> keypair{nullptr};
+    };
+    static_assert(sizeof(Entry) == 16);
 
-// The receiver index's low bits name the owner worker (DESIGN.md: the handoff decision is
-// one mask). Workers use the same rule the control thread's index table allocates with.
-inline unsigned owner_of_index(std::uint32_t index, unsigned owner_bits) {
-    return index & ((1u << owner_bits) - 1);
-}
+    control::IndexLayout layout_;
+    Entry* entries_ = nullptr;  // layout_.slot_count() of them, cache-line aligned
+    rte_rcu_qsbr* rcu_;
+    std::uint32_t size_ = 0;  // control thread only
+};
 
 }  // namespace meshgate::dataplane

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "control/index_table.hpp"
 #include "crypto/aead.hpp"
 #include "crypto/batch_aead.hpp"
 #include "crypto/x25519.hpp"
@@ -58,7 +59,6 @@ class HubFixture {
         unsigned peers = 2;
         unsigned workers = 1;
         std::uint8_t permissions = dataplane::permission_peers;
-        std::uint32_t session_capacity = 1024;
         std::optional<crypto::Backend> force_backend = std::nullopt;
         // An uplink (one ring-backed port, a queue per worker) with NAT on every worker,
         // next hop resolved, no rate limits, no flow log.
@@ -74,8 +74,14 @@ class HubFixture {
             throw std::runtime_error("packet meta");
         }
         make_ports();
-        sessions_ = std::make_unique<dataplane::SessionTable>(
-            (name_ + "_s").c_str(), options.session_capacity * 2, nullptr);
+        // Sized as the gateway sizes it for this many peers and workers.
+        const auto layout = control::IndexLayout::for_peers(options.workers, options.peers);
+        if (!layout) {
+            throw std::runtime_error("index layout");
+        }
+        indexes_ = std::make_unique<control::IndexTable>(*layout);
+        sessions_ =
+            std::make_unique<dataplane::SessionTable>((name_ + "_s").c_str(), *layout, nullptr);
         allowed_ = std::make_unique<dataplane::AllowedIps>(name_ + "_a", nullptr);
         handoff_ = std::make_unique<dataplane::Handoff>(name_ + "_h", options.workers, 4096);
         peers_ = std::make_unique<dataplane::PeerSlot[]>(options.peers);
@@ -87,7 +93,7 @@ class HubFixture {
         shared_.allowed_ips = allowed_.get();
         shared_.handoff = handoff_.get();
         shared_.to_control = to_control_;
-        shared_.owner_bits = options.workers > 1 ? 1 : 0;
+        shared_.index_layout = *layout;
         shared_.tsc_hz = rte_get_tsc_hz();
         shared_.addresses.wan_mac = gateway_mac;
         shared_.addresses.wan_ipv4 = ipv4(198, 51, 100, 1);
@@ -388,7 +394,8 @@ class HubFixture {
     }
 
     // Peer p: tunnel 10.100.x.y, endpoint 198.51.100.x / 203.0.113.y, random keys, owner by
-    // round robin, a keypair published with indexes whose low bit names the owner.
+    // round robin, a keypair published under an index the control thread's allocator chose
+    // (owner bits, a random slot of its own), as the gateway's would be.
     SimulatedPeer make_peer(unsigned p) {
         SimulatedPeer peer;
         peer.id = p;
@@ -403,7 +410,11 @@ class HubFixture {
         crypto::random_bytes(peer.send_key.data(), 32);
         crypto::random_bytes(peer.receive_key.data(), 32);
         unsigned owner = p % options_.workers;
-        peer.gateway_index = ((p + 1) << shared_.owner_bits) | owner;
+        const std::optional<std::uint32_t> index = indexes_->allocate(p, owner);
+        if (!index) {
+            throw std::runtime_error("index table full");
+        }
+        peer.gateway_index = *index;
         peer.client_index = 0x40000000u | p;
 
         auto keypair = std::make_unique<dataplane::Keypair>();
@@ -430,6 +441,7 @@ class HubFixture {
     std::string name_;
     std::vector<rte_ring*> rx_rings_, tx_rings_;
     std::vector<std::uint16_t> ports_;
+    std::unique_ptr<control::IndexTable> indexes_;
     std::unique_ptr<dataplane::SessionTable> sessions_;
     std::unique_ptr<dataplane::AllowedIps> allowed_;
     std::unique_ptr<dataplane::Handoff> handoff_;

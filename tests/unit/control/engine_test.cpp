@@ -317,7 +317,7 @@ TEST(Peers, DuplicateOwnAndLowOrderKeysAreRefused) {
 
 TEST(Indexes, LowBitsNameTheOwner) {
     ProtocolConfig config = test::deterministic_config();
-    config.owner_bits = 2;
+    config.index_layout.owner_bits = 2;
     Engine engine(crypto::generate_private_key(), config);
     Engine other(crypto::generate_private_key(), config);
     PeerId id = *engine.add_peer({.public_key = other.public_key(),
@@ -331,6 +331,26 @@ TEST(Indexes, LowBitsNameTheOwner) {
         EXPECT_EQ(initiation.sender_index & 3, 3u);
     }
     EXPECT_EQ(engine.index_count(), 1u) << "each new initiation releases the previous index";
+}
+
+TEST(Indexes, NoFreeIndexRefusesTheHandshakeAndCountsIt) {
+    ProtocolConfig config = test::deterministic_config();
+    config.index_layout = {.owner_bits = 0, .slot_bits = 0};  // room for one live index
+    Engine engine(crypto::generate_private_key(), config);
+    Engine first(crypto::generate_private_key(), config);
+    Engine second(crypto::generate_private_key(), config);
+    PeerId holder = *engine.add_peer(
+        {.public_key = first.public_key(), .endpoint = Endpoint::v4(198, 51, 100, 9, 1)});
+    PeerId refused = *engine.add_peer(
+        {.public_key = second.public_key(), .endpoint = Endpoint::v4(198, 51, 100, 10, 1)});
+    ASSERT_EQ(engine.initiate(holder, 1s, WallClock{}).size(), 1u);
+    Actions out = engine.initiate(refused, 1s, WallClock{});
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].kind, Action::Kind::drop);
+    EXPECT_EQ(out[0].reason, EngineDrop::index_table_full);
+    EXPECT_EQ(engine.drops(EngineDrop::index_table_full), 1u);
+    EXPECT_EQ(engine.peer(refused)->handshake.local_index, 0u);
+    EXPECT_EQ(engine.index_count(), 1u);
 }
 
 }  // namespace

@@ -1,13 +1,22 @@
-// Session table and peer slots: publish, look up in bulk, retire (keys wiped), reject
-// duplicates; the endpoint seqlock round-trips.
+// Session table and peer slots: publish, look up in bulk, retire; the slot an
+// index names holds only that index; the endpoint seqlock round-trips.
 #include "dataplane/tables.hpp"
 
 #include <gtest/gtest.h>
 
+#include "dataplane/burst.hpp"
 #include "tests/support/eal_environment.hpp"
 
 namespace meshgate::dataplane {
 namespace {
+
+// 256 slots, one owner bit: small enough to fill, and the owner bits are skipped over.
+constexpr control::IndexLayout layout{.owner_bits = 1, .slot_bits = 8};
+
+// An index in `slot`, its high bits from `high`.
+std::uint32_t index_in(std::uint32_t slot, std::uint32_t high, unsigned owner = 1) {
+    return layout.compose(high << 9, owner, slot);
+}
 
 std::unique_ptr<Keypair> keypair(std::uint32_t index, PeerId peer) {
     auto made = std::make_unique<Keypair>();
@@ -17,48 +26,110 @@ std::unique_ptr<Keypair> keypair(std::uint32_t index, PeerId peer) {
     return made;
 }
 
-TEST(SessionTable, PublishLookupRetire) {
-    SessionTable table("sessions_basic", 1024, nullptr);
-    for (std::uint32_t i = 1; i <= 100; ++i) {
-        ASSERT_TRUE(table.publish(keypair(i * 7919, i)));
-    }
-    EXPECT_EQ(table.size(), 100u);
-    EXPECT_FALSE(table.publish(keypair(7919, 55))) << "duplicate index must be refused";
-
-    std::uint32_t indexes[100];
-    Keypair* found[100];
-    for (std::uint32_t i = 0; i < 100; ++i) {
-        indexes[i] = (i % 2 == 0) ? (i + 1) * 7919 : 12345 + i;  // every other one unknown
-    }
-    table.lookup(indexes, found, 100);
-    for (std::uint32_t i = 0; i < 100; ++i) {
-        if (i % 2 == 0) {
-            ASSERT_NE(found[i], nullptr);
-            EXPECT_EQ(found[i]->peer, i + 1);
-        } else {
-            EXPECT_EQ(found[i], nullptr);
-        }
-    }
-
-    table.retire(7919);
-    table.retire(424242);  // unknown: no-op
-    EXPECT_EQ(table.size(), 99u);
-    std::uint32_t gone = 7919;
-    Keypair* none;
-    table.lookup(&gone, &none, 1);
-    EXPECT_EQ(none, nullptr);
-    EXPECT_TRUE(table.publish(keypair(7919, 1))) << "a retired index may be reused";
+Keypair* look_up_one(const SessionTable& table, std::uint32_t index) {
+    Keypair* found = nullptr;
+    table.lookup(&index, &found, 1);
+    return found;
 }
 
-TEST(SessionTable, FullTableRefuses) {
-    SessionTable table("sessions_full", 64, nullptr);
-    unsigned published = 0;
-    for (std::uint32_t i = 0; i < 200; ++i) {
-        published += table.publish(keypair(i + 1, i)) ? 1 : 0;
+TEST(SessionTable, PublishLookupRetire) {
+    SessionTable table("sessions_basic", layout, nullptr);
+    for (std::uint32_t slot = 0; slot < 100; ++slot) {
+        ASSERT_TRUE(table.publish(keypair(index_in(slot, slot + 7), slot)));
     }
-    EXPECT_GE(published, 64u);
-    EXPECT_LT(published, 200u);
-    EXPECT_EQ(table.size(), published);
+    EXPECT_EQ(table.size(), 100u);
+    EXPECT_FALSE(table.publish(keypair(index_in(5, 12), 55))) << "the same index twice";
+    EXPECT_FALSE(table.publish(keypair(index_in(5, 999), 55))) << "another index, same slot";
+    EXPECT_FALSE(table.publish(keypair(0, 55))) << "zero is never an index";
+    EXPECT_EQ(table.size(), 100u);
+    EXPECT_TRUE(table.slot_taken(index_in(5, 999)));
+    EXPECT_FALSE(table.slot_taken(index_in(100, 7)));
+
+    for (std::uint32_t slot = 0; slot < 100; ++slot) {
+        Keypair* found = look_up_one(table, index_in(slot, slot + 7));
+        ASSERT_NE(found, nullptr) << slot;
+        EXPECT_EQ(found->peer, slot);
+    }
+
+    table.retire(index_in(7, 14));
+    table.retire(index_in(8, 1));      // right slot, other high bits: not this slot's index
+    table.retire(index_in(200, 207));  // an empty slot
+    EXPECT_EQ(table.size(), 99u);
+    EXPECT_EQ(look_up_one(table, index_in(7, 14)), nullptr);
+    EXPECT_FALSE(table.slot_taken(index_in(7, 14)));
+    ASSERT_NE(look_up_one(table, index_in(8, 15)), nullptr) << "a stale retire left it alone";
+}
+
+TEST(SessionTable, SameSlotOtherHighBitsMisses) {
+    SessionTable table("sessions_high", layout, nullptr);
+    const std::uint32_t index = index_in(42, 0x5A5A);
+    ASSERT_TRUE(table.publish(keypair(index, 1)));
+    EXPECT_NE(look_up_one(table, index), nullptr);
+    EXPECT_EQ(look_up_one(table, index_in(42, 0x5A5B)), nullptr);
+    EXPECT_EQ(look_up_one(table, index_in(42, 0x5A5A, 0)), nullptr) << "other owner bit";
+    EXPECT_EQ(look_up_one(table, index ^ 0x80000000u), nullptr);
+}
+
+TEST(SessionTable, RetiredSlotTakesANewIndex) {
+    SessionTable table("sessions_reuse", layout, nullptr);
+    const std::uint32_t old_index = index_in(9, 1);
+    const std::uint32_t new_index = index_in(9, 2);
+    ASSERT_TRUE(table.publish(keypair(old_index, 1)));
+    table.retire(old_index);
+    ASSERT_TRUE(table.publish(keypair(new_index, 2)));
+    EXPECT_EQ(look_up_one(table, old_index), nullptr) << "packets for the old index miss";
+    Keypair* found = look_up_one(table, new_index);
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(found->peer, 2u);
+    EXPECT_EQ(table.size(), 1u);
+}
+
+TEST(SessionTable, BurstMixesHitsAndMisses) {
+    SessionTable table("sessions_burst", layout, nullptr);
+    for (std::uint32_t slot = 0; slot < 256; slot += 2) {
+        ASSERT_TRUE(table.publish(keypair(index_in(slot, slot * 3 + 1), slot)));
+    }
+    // Per packet: a hit, an empty slot, a taken slot under another index, or zero.
+    std::uint32_t indexes[burst_size];
+    for (std::uint32_t i = 0; i < burst_size; ++i) {
+        const std::uint32_t slot = (i * 37) % 128 * 2;
+        switch (i % 4) {
+            case 0:
+                indexes[i] = index_in(slot, slot * 3 + 1);
+                break;
+            case 1:
+                indexes[i] = index_in(slot + 1, slot * 3 + 1);
+                break;
+            case 2:
+                indexes[i] = index_in(slot, slot * 3 + 2);
+                break;
+            default:
+                indexes[i] = 0;
+                break;
+        }
+    }
+    Keypair* found[burst_size];
+    table.lookup(indexes, found, burst_size);
+    for (std::uint32_t i = 0; i < burst_size; ++i) {
+        if (i % 4 == 0) {
+            ASSERT_NE(found[i], nullptr) << i;
+            EXPECT_EQ(found[i]->local_index, indexes[i]);
+        } else {
+            EXPECT_EQ(found[i], nullptr) << i;
+        }
+    }
+}
+
+TEST(SessionTable, EverySlotCanBeFilled) {
+    SessionTable table("sessions_full", layout, nullptr);
+    for (std::uint32_t slot = 0; slot < layout.slot_count(); ++slot) {
+        ASSERT_TRUE(table.publish(keypair(index_in(slot, 3), slot)));
+    }
+    EXPECT_EQ(table.size(), layout.slot_count());
+    for (std::uint32_t slot = 0; slot < layout.slot_count(); ++slot) {
+        ASSERT_NE(look_up_one(table, index_in(slot, 3)), nullptr);
+    }
+    // The destructor frees the 256 keypairs still published (ASan build: no leak).
 }
 
 TEST(PeerSlot, EndpointRoundTrips) {
@@ -72,12 +143,6 @@ TEST(PeerSlot, EndpointRoundTrips) {
     EndpointRecord read = slot.read_endpoint();
     EXPECT_TRUE(read.known);
     EXPECT_EQ(read.endpoint, record.endpoint);
-}
-
-TEST(OwnerOfIndex, LowBitsNameTheWorker) {
-    EXPECT_EQ(owner_of_index(0xABCD0003, 2), 3u);
-    EXPECT_EQ(owner_of_index(0xABCD0004, 2), 0u);
-    EXPECT_EQ(owner_of_index(0xFFFFFFFF, 0), 0u);
 }
 
 // The layout decap and encap are priced by: keys in one cache line, every scalar a worker
