@@ -21,7 +21,6 @@
 #include <span>
 #include <string>
 #include <type_traits>
-#include <type_traits>
 
 #include "dataplane/allowed_ips.hpp"
 #include "dataplane/headers.hpp"
