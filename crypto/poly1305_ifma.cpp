@@ -27,8 +27,8 @@ using u64 = std::uint64_t;
 
 constexpr u64 mask44 = 0xFFFFFFFFFFFULL;
 constexpr u64 mask42 = 0x3FFFFFFFFFFULL;
-constexpr u64 high_bit = 1ULL << 40;
-constexpr u64 prefetch_distance = 256;  // 2^128 in the third limb: every AEAD block is full
+constexpr u64 high_bit = 1ULL << 40;    // 2^128 in the third limb: every AEAD block is full
+constexpr u64 prefetch_distance = 256;  // bytes ahead of the block being summed: four lines
 
 // The AEAD's message after the full ciphertext blocks: the zero-padded partial block (if
 // any) and the lengths block. Per lane, so every lane's message is "full blocks, then tail".

@@ -57,21 +57,23 @@ std::uint16_t keep_if(Burst<Capacity>& burst, Verdict&& verdict) {
     return kept;
 }
 
+// Starts loading both lines of an mbuf: the second holds l2_len and the packet's metadata,
+// which classification writes.
+inline void prefetch_mbuf(const rte_mbuf* packet) {
+    rte_prefetch0(packet);
+    rte_prefetch0(&packet->cacheline1);
+}
+
 // Calls `visit(packet)` for every packet of a freshly received burst, in order, as a
-// two-stage software prefetch pipeline: both lines of the mbuf `mbuf_ahead` packets on (the
-// second holds l2_len and the packet's metadata, which classification writes), and the
-// first data line `data_ahead` packets on, whose address needs that mbuf's first line. Ports
-// that do not write the mbufs themselves (rings, memif, the benchmarks' injector) hand them
+// two-stage software prefetch pipeline: the mbuf `mbuf_ahead` packets on (prefetch_mbuf),
+// and the first data line `data_ahead` packets on, whose address needs that mbuf's first line.
+// Ports that do not write the mbufs themselves (rings, memif, the benchmarks' injector) hand them
 // over cold; issuing every prefetch of the burst at once instead stalled on the miss buffers
 // and queued the data loads behind them (perf annotate, exit_out/1420/1000).
 template <std::uint16_t Capacity, typename Visit>
 void visit_prefetched(const Burst<Capacity>& burst, Visit&& visit) {
     constexpr std::uint16_t mbuf_ahead = 8;
     constexpr std::uint16_t data_ahead = 4;
-    const auto prefetch_mbuf = [](const rte_mbuf* packet) {
-        rte_prefetch0(packet);
-        rte_prefetch0(&packet->cacheline1);
-    };
     const std::uint16_t count = burst.count;
     for (std::uint16_t i = 0; i < count && i < mbuf_ahead; ++i) {
         prefetch_mbuf(burst.packets[i]);

@@ -15,8 +15,7 @@
 namespace meshgate::dataplane {
 
 // The burst to process now (the one held back last pass, or a fresh one); refills
-// `lookahead` from the queue and starts loading its mbufs, both lines (the second holds
-// l2_len and the packet's metadata).
+// `lookahead` from the queue and starts loading its mbufs (prefetch_mbuf).
 inline Burst<> receive_ahead(std::uint16_t port, std::uint16_t queue, Burst<>& lookahead) {
     Burst<> received;
     if (!lookahead.empty()) {
@@ -28,8 +27,7 @@ inline Burst<> receive_ahead(std::uint16_t port, std::uint16_t queue, Burst<>& l
     if (received.count > 0) {
         lookahead.count = rte_eth_rx_burst(port, queue, lookahead.packets, burst_size);
         for (std::uint16_t i = 0; i < lookahead.count; ++i) {
-            rte_prefetch0(lookahead.packets[i]);
-            rte_prefetch0(&lookahead.packets[i]->cacheline1);
+            prefetch_mbuf(lookahead.packets[i]);
         }
     }
     return received;
