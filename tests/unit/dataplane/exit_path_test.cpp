@@ -62,8 +62,8 @@ std::uint16_t udp_port(const Bytes& ip, bool source) {
 }
 
 // The internet's answer to a translated packet: addresses and ports swapped, from the router.
-rte_mbuf* answer_frame(const Bytes& translated_ip) {
-    Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 60);
+rte_mbuf* answer_frame(const Bytes& translated_ip, unsigned size = 60) {
+    Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, size);
     auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
     udp->src_port = rte_cpu_to_be_16(udp_port(translated_ip, false));
     udp->dst_port = rte_cpu_to_be_16(udp_port(translated_ip, true));
@@ -221,12 +221,35 @@ TEST(ExitPath, TheIngressLimitDropsTheExcess) {
     RateProfiles profiles;
     hub.exit().limits[0].ingress.configure(
         profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
+    hub.slot(0).rate_limits = rate_limit_ingress;
     for (int i = 0; i < 3; ++i) {
         send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1000));
     }
     EXPECT_EQ(uplink_frames(hub).size(), 1u);
     EXPECT_EQ(hub.worker(0).counters.dropped(Drop::rate_limited), 2u);
     EXPECT_EQ(hub.exit().counters[0].rate_limited_ingress, 2u);
+}
+
+// Answers coming back are metered before they are sealed: the burst admits one, the rest
+// are dropped and counted against the peer.
+TEST(ExitPath, TheEgressLimitDropsTheExcess) {
+    HubFixture hub(exit_options());
+    RateProfiles profiles;
+    hub.exit().limits[0].egress.configure(
+        profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
+    hub.slot(0).rate_limits = rate_limit_egress;
+    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 100));
+    auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 1u) << "the ingress direction is not limited";
+    const Bytes ip(frames[0].begin() + 14, frames[0].end());
+    for (int i = 0; i < 3; ++i) {
+        hub.inject_uplink(0, answer_frame(ip, 1000));
+    }
+    hub.run_until_idle();
+    EXPECT_EQ(delivered(hub, 0).size(), 1u);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::rate_limited), 2u);
+    EXPECT_EQ(hub.exit().counters[0].rate_limited_egress, 2u);
+    EXPECT_EQ(hub.exit().counters[0].rate_limited_ingress, 0u);
 }
 
 TEST(ExitPath, NewFlowsReachTheFlowLogQueueNamingThePeersKey) {
