@@ -83,11 +83,9 @@ bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std:
     return false;
 }
 
-// A peer's exit counters, and its rate limiter when it has one: a line apiece.
-void prefetch_exit_lines(const ExitShared& exit, PeerId peer, bool limited) {
-    if (limited) {
-        rte_prefetch0(&exit.limits[peer]);
-    }
+// A peer's rate limiter and exit counters, a line apiece.
+void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
+    rte_prefetch0(&exit.limits[peer]);
     rte_prefetch0(&exit.counters[peer]);
 }
 
@@ -119,8 +117,7 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
                               0);
             return false;
         }
-        if ((shared.peers[peer].rate_limits & rate_limit_ingress) != 0 &&
-            !exit.limits[peer].ingress.allow(now, rte_pktmbuf_data_len(packet))) {
+        if (!exit.limits[peer].ingress.allow(now, rte_pktmbuf_data_len(packet))) {
             exit.counters[peer].rate_limited_ingress++;
             drop_packet(packet, Drop::rate_limited, worker.counters);
             return false;
@@ -225,8 +222,7 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         destinations[i] = destination_of(packets.packets[i]);
         // In by the time the loop below (and encap, for the slot) reads them.
-        // (The slot is cold here, so its rate_limits cannot say whether the limiter is needed.)
-        prefetch_exit_lines(exit, flow_peers[i], true);
+        prefetch_exit_lines(exit, flow_peers[i]);
         rte_prefetch0(&shared.peers[flow_peers[i]]);
     }
     PeerId owners[burst_size];
@@ -242,8 +238,7 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
             continue;
         }
         const std::uint32_t length = rte_pktmbuf_data_len(packet);
-        if ((shared.peers[peer].rate_limits & rate_limit_egress) != 0 &&
-            !exit.limits[peer].egress.allow(now, length)) {
+        if (!exit.limits[peer].egress.allow(now, length)) {
             exit.counters[peer].rate_limited_egress++;
             drop_packet(packet, Drop::rate_limited, worker.counters);
             continue;
@@ -278,15 +273,12 @@ std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& w
         packets.clear();
         return 0;
     }
-    // Each peer's exit counters (and limiter, if it has one) are a line apiece, cold behind
-    // the packet data streaming through the cache: start them now, for the whole burst, so
-    // they are in by the time the checks and the counting reach them (perf annotate,
-    // exit_out/1420/1000: one miss each per packet, a tenth of the worker's non-crypto time).
-    // The peer's slot is still in cache from decap.
+    // Each peer's limiter and exit counters are a line apiece, cold behind the packet data
+    // streaming through the cache: start them now, for the whole burst, so they are in by
+    // the time the checks and the counting reach them (perf annotate, exit_out/1420/1000:
+    // one miss each per packet, a tenth of the worker's non-crypto time).
     for (std::uint16_t i = 0; i < packets.count; ++i) {
-        const PeerId peer = packet_meta(packets.packets[i]).peer;
-        prefetch_exit_lines(*worker.exit->shared, peer,
-                            (worker.shared->peers[peer].rate_limits & rate_limit_ingress) != 0);
+        prefetch_exit_lines(*worker.exit->shared, packet_meta(packets.packets[i]).peer);
     }
     const std::uint64_t now = rte_rdtsc();
     if (check_outbound(packets, replies, worker, now) == 0) {

@@ -218,8 +218,6 @@ bool add_peers(Runtime& rt) {
         PeerSlot& entry = rt.peers[slot];
         entry.owner = static_cast<std::uint16_t>(owner);
         entry.permissions = peer.permissions;  // same bit values as the data plane's
-        entry.rate_limits = static_cast<std::uint8_t>((peer.ingress ? rate_limit_ingress : 0) |
-                                                      (peer.egress ? rate_limit_egress : 0));
         entry.public_key = peer.public_key;
         entry.configured.store(true);
         for (const config::Prefix& prefix : peer.allowed_ips) {

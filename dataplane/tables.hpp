@@ -35,13 +35,6 @@ enum Permission : std::uint8_t {
     permission_peers = 1 << 2,
 };
 
-// Which of a peer's exit rate limits are configured (PeerRateLimits holds the meters). Kept
-// in the peer's slot so that the unlimited peer, the default, never touches its limiter line.
-enum RateLimitBits : std::uint8_t {
-    rate_limit_ingress = 1 << 0,
-    rate_limit_egress = 1 << 1,
-};
-
 // Two cache lines per packet, whichever way it goes: the keys, then every scalar a worker
 // reads or writes (the replay window's scalars end that line, its bitmap follows). Decap
 // touches both and one bitmap word; encap both. At 100,000 peers these lines miss the cache,
@@ -96,7 +89,6 @@ struct alignas(64) PeerSlot {
     std::atomic<bool> configured{false};
     std::uint16_t owner = 0;
     std::uint8_t permissions = 0;
-    std::uint8_t rate_limits = 0;  // RateLimitBits, from the same configuration as the meters
 
     // ---- writers: the owner worker (roaming) and the control thread, seqlock-serialised ----
     rte_seqlock_t endpoint_lock;

@@ -221,7 +221,6 @@ TEST(ExitPath, TheIngressLimitDropsTheExcess) {
     RateProfiles profiles;
     hub.exit().limits[0].ingress.configure(
         profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
-    hub.slot(0).rate_limits = rate_limit_ingress;
     for (int i = 0; i < 3; ++i) {
         send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1000));
     }
@@ -237,7 +236,6 @@ TEST(ExitPath, TheEgressLimitDropsTheExcess) {
     RateProfiles profiles;
     hub.exit().limits[0].egress.configure(
         profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
-    hub.slot(0).rate_limits = rate_limit_egress;
     send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 100));
     auto frames = uplink_frames(hub);
     ASSERT_EQ(frames.size(), 1u) << "the ingress direction is not limited";
