@@ -159,24 +159,6 @@ std::optional<IpAddress> check_inner(rte_mbuf* packet) {
     return source;
 }
 
-// The lines finish() touches, fetched again a few packets ahead of it: look_up() prefetched
-// them before the burst was opened, but opening a burst of large packets streams tens of
-// kilobytes through L1 and evicts them (perf annotate, exit_out/1420: the replay word and
-// the endpoint were decap's two largest stalls).
-constexpr std::uint16_t finish_ahead = 4;
-
-void prefetch_finish_lines(const rte_mbuf* packet, const Keypair& keypair, std::uint64_t counter,
-                           const WorkerContext& worker) {
-    rte_prefetch0(keypair.replay.state_address());
-    rte_prefetch0(keypair.replay.word_address(counter));
-    const PeerSlot& peer = worker.shared->peers[keypair.peer];
-    rte_prefetch0(&peer);
-    rte_prefetch0(&peer.counters);
-    rte_prefetch0(rte_pktmbuf_mtod_offset(
-        packet, const std::uint8_t*,
-        packet->l2_len + packet->l3_len + packet->l4_len + wire::data_header_size));
-}
-
 // Stage 3: per authenticated packet, in burst order. Returns the inner source address of a
 // packet that goes on to the anti-spoofing check (stage 4), or nothing.
 std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter,
@@ -245,16 +227,7 @@ std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff)
     crypto::JobMask authentic = open_all(received, pending, worker);
     IpAddress sources[burst_size];
     std::uint16_t kept = 0;
-    for (std::uint16_t i = 0; i < received.count && i < finish_ahead; ++i) {
-        prefetch_finish_lines(received.packets[i], *pending.keypairs[i], pending.headers[i].counter,
-                              worker);
-    }
     for (std::uint16_t i = 0; i < received.count; ++i) {
-        if (i + finish_ahead < received.count) {
-            prefetch_finish_lines(received.packets[i + finish_ahead],
-                                  *pending.keypairs[i + finish_ahead],
-                                  pending.headers[i + finish_ahead].counter, worker);
-        }
         rte_mbuf* packet = received.packets[i];
         if (((authentic >> i) & 1) == 0) {
             drop_packet(packet, Drop::decrypt_failed, worker.counters);
