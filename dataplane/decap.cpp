@@ -122,11 +122,9 @@ crypto::JobMask open_all(Burst<>& burst, Pending& pending, WorkerContext& worker
 
 // The endpoint to answer to is where the last authenticated packet came from (§2 "roaming").
 void roam(PeerSlot& peer, rte_mbuf* packet) {
-    Endpoint source = udp_source(packet);
+    const Endpoint source = udp_source(packet);
     const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
-    EndpointRecord current = peer.read_endpoint();
-    if (!current.known || !(current.endpoint == source) ||
-        !rte_is_same_ether_addr(&current.mac, &ethernet->src_addr)) {
+    if (!peer.endpoint_is(source, ethernet->src_addr)) {
         peer.write_endpoint({source, ethernet->src_addr, true});
     }
 }
