@@ -43,7 +43,7 @@ OuterKind parse_ipv4(rte_mbuf* packet, std::uint32_t frame_length) {
          (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
         return OuterKind::malformed;
     }
-    if (internet_checksum(ip, header_length) != 0) {
+    if (!ipv4_header_checksum_ok(ip, header_length)) {
         return OuterKind::malformed;
     }
     packet->l3_len = static_cast<std::uint16_t>(header_length);

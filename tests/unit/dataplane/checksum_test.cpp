@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -52,6 +53,32 @@ TEST(Checksum, PiecesAddUp) {
     std::uint32_t parts =
         fold_sum(raw_sum(bytes.data(), 40)) + fold_sum(raw_sum(bytes.data() + 40, 1380));
     EXPECT_EQ(fold_sum(whole), fold_sum(parts));
+}
+
+// The inline 20-byte IPv4 header check agrees with the general sum on random headers (each
+// given its right checksum, then each bit flipped), on all-ones headers (the carries), and
+// with options, which take the general path.
+TEST(Checksum, Ipv4HeaderCheckAgreesWithTheGeneralSum) {
+    std::mt19937 rng(11);
+    for (std::size_t length : {20u, 24u, 60u}) {
+        for (int trial = 0; trial < 200; ++trial) {
+            auto bytes = buffer(length, rng, trial == 0);
+            bytes[10] = bytes[11] = 0;
+            const std::uint16_t checksum =
+                static_cast<std::uint16_t>(~fold_sum(raw_sum_portable(bytes.data(), length)));
+            std::memcpy(&bytes[10], &checksum, 2);
+            ASSERT_TRUE(ipv4_header_checksum_ok(bytes.data(), static_cast<std::uint32_t>(length)))
+                << "length " << length << " trial " << trial;
+            for (std::size_t bit = 0; bit < length * 8; ++bit) {
+                bytes[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+                const bool expected = fold_sum(raw_sum_portable(bytes.data(), length)) == 0xFFFF;
+                ASSERT_EQ(ipv4_header_checksum_ok(bytes.data(), static_cast<std::uint32_t>(length)),
+                          expected)
+                    << "length " << length << " bit " << bit;
+                bytes[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+            }
+        }
+    }
 }
 
 }  // namespace
