@@ -97,8 +97,7 @@ bool decrement_ttl(rte_mbuf* packet) {
     return true;
 }
 
-bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self) {
-    IpAddress destination = destination_of(packet);
+bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAddresses& self) {
     const auto& own = destination.is_v6 ? self.tunnel_ipv6 : self.tunnel_ipv4;
     if (!own || !(*own == destination)) {
         return false;
@@ -113,8 +112,8 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
     IpAddress destinations[burst_size];
     bool echo[burst_size];
     for (std::uint16_t i = 0; i < inner.count; ++i) {
-        echo[i] = answer_echo(inner.packets[i], shared.addresses);
         destinations[i] = destination_of(inner.packets[i]);
+        echo[i] = answer_echo(inner.packets[i], destinations[i], shared.addresses);
     }
     PeerId owners[burst_size];
     shared.allowed_ips->lookup_burst(destinations, owners, inner.count);

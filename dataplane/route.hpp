@@ -18,8 +18,9 @@ namespace meshgate::dataplane {
 std::uint16_t route(Burst<>& inner, WorkerContext& worker);
 
 // Turns an ICMP (v4) or ICMPv6 echo request addressed to `self` into its reply in place.
-// False when the packet is not such a request.
-bool answer_echo(rte_mbuf* packet, const GatewayAddresses& self);
+// False when the packet is not such a request. `destination` is destination_of(packet),
+// which the caller has already read.
+bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAddresses& self);
 
 // The destination of an inner IPv4 or IPv6 packet (data at the IP header).
 IpAddress destination_of(const rte_mbuf* packet);
