@@ -196,6 +196,10 @@ void AllowedIps::lookup_burst(const IpAddress* addresses, PeerId* peers, unsigne
                 v4_at[v4_count++] = static_cast<std::uint8_t>(i);
             }
         }
+        if (v4_count == n) {
+            lookup_v4(v4, peers + done, n);  // all IPv4, the usual burst: no scattering back
+            continue;
+        }
         if (v4_count > 0) {
             lookup_v4(v4, found, v4_count);
             for (unsigned i = 0; i < v4_count; ++i) {

@@ -131,6 +131,14 @@ TEST(AllowedIps, MatchesNaiveReferenceOverRandomChurn) {
         for (int probe = 0; probe < 100; ++probe) {
             ASSERT_EQ(bulk[probe], reference.lookup(probes[probe])) << "bulk, round " << round;
         }
+        // So does an all-IPv4 burst, which the bulk form looks up without scattering.
+        for (int probe = 0; probe < 100; ++probe) {
+            probes[probe] = random_v4();
+        }
+        table.lookup_burst(probes, bulk, 100);
+        for (int probe = 0; probe < 100; ++probe) {
+            ASSERT_EQ(bulk[probe], reference.lookup(probes[probe])) << "v4 bulk, round " << round;
+        }
     }
     EXPECT_EQ(table.size(), reference.routes.size());
 }
