@@ -120,7 +120,8 @@ inline constexpr std::uint16_t outer_header_room_v6 =
 // payload. Returns false when the mbuf lacks headroom (caller drops).
 bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses);
 
-// One's-complement checksums, for tests and for the few places DPDK has no helper.
+// The Internet checksum of a buffer, for the tests (the data path verifies IPv4 headers with
+// ipv4_header_checksum_ok and builds its sums from raw_sum pieces).
 std::uint16_t internet_checksum(const void* data, std::size_t length, std::uint32_t initial = 0);
 
 }  // namespace meshgate::dataplane
