@@ -12,7 +12,7 @@
 namespace meshgate::dataplane {
 namespace {
 
-constexpr std::uint32_t expire_budget = 64;  // NAT entries visited per worker pass
+constexpr std::uint32_t expire_budget = 64;  // NAT entries visited per worker pass, at most
 constexpr unsigned expire_records = 16;      // ended flows reported per pass, at most
 constexpr std::uint16_t tcp_ip_v4 = 40;      // IPv4 + TCP headers without options
 constexpr std::uint16_t tcp_ip_v6 = 60;
@@ -365,14 +365,19 @@ unsigned receive_from_uplink(WorkerContext& worker) {
     return received.count;
 }
 
-void exit_housekeeping(WorkerContext& worker) {
+void exit_housekeeping(WorkerContext& worker, bool idle) {
     ExitWorker& state = *worker.exit;
     NatFlowRecord ended[expire_records];
     std::span<NatFlowRecord> report;
     if (state.flow_log) {
         report = ended;
     }
-    const unsigned count = state.nat->expire(rte_rdtsc(), expire_budget, report);
+    const std::uint64_t now = rte_rdtsc();
+    // Visiting a fixed number of entries per pass cost the most when passes were busiest: at
+    // 1420 B two entry lines per packet, 2.3% of exit_out's samples (perf, exit_out/1420/1000).
+    const std::uint32_t budget = idle ? expire_budget : state.nat->sweep_due(now, expire_budget);
+    // Budget 0 still hands over the flows retired outside the sweep.
+    const unsigned count = state.nat->expire(now, budget, report);
     for (unsigned i = 0; i < count; ++i) {
         state.flow_log->push(flow_record(ended[i], FlowEvent::end, worker));
     }

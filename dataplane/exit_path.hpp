@@ -13,7 +13,7 @@
 //       exit_inbound: NAT in (ICMP errors with their quotes) ─► allowed IPs must name the
 //       flow's peer ─► egress rate limit ─► MSS clamp ─► encap ─► WAN TX
 //
-//   once per pass ─► exit_housekeeping: NAT expire (bounded) ─► flow log queue
+//   once per pass ─► exit_housekeeping: NAT expire (paced, bounded) ─► flow log queue
 //
 // Each worker owns a slice of the uplink ports (split_port_range) and the NAT table for it.
 // Outbound packets are already on their peer's owner worker (decap hands them there), so a
@@ -117,8 +117,10 @@ unsigned receive_from_uplink(WorkerContext& worker);
 // own RX queue or handed over (HandoffStage::uplink). Seals and transmits to the peers.
 void exit_inbound(Burst<>& packets, WorkerContext& worker);
 
-// Bounded NAT expiry, once per worker pass; ended flows go to the flow log queue.
-void exit_housekeeping(WorkerContext& worker);
+// NAT expiry, once per worker pass; ended flows go to the flow log queue. A busy pass visits
+// what NatTable::sweep_due() paces; an `idle` one (no packet came in) the whole per-pass
+// bound, as its time is free.
+void exit_housekeeping(WorkerContext& worker, bool idle);
 
 // The worker whose port slice holds an inbound packet's NAT port; `exit.workers` when no
 // worker owns it (not a NAT port, or nothing to translate: any worker may refuse it).

@@ -457,6 +457,8 @@ NatTable::NatTable(const std::string& name_prefix, const NatOptions& options) : 
     for (int i = 0; i < 4; ++i) {
         timeout_ticks_[i] = seconds[i] * options.ticks_per_second;
     }
+    const std::uint64_t sweep_period = *std::min_element(timeout_ticks_, timeout_ticks_ + 4) / 4;
+    ticks_per_swept_entry_ = std::max<std::uint64_t>(1, sweep_period / options.capacity);
     try {
         forward_ = create_hash(name_prefix + "_f", options.capacity, options.socket);
         reverse_ = create_hash(name_prefix + "_r", options.capacity, options.socket);
@@ -701,6 +703,23 @@ unsigned NatTable::expire(std::uint64_t now, std::uint32_t budget, std::span<Nat
         ++counters_.expired;
     }
     return written;
+}
+
+std::uint32_t NatTable::sweep_due(std::uint64_t now, std::uint32_t most) {
+    if (free_count_ < options_.capacity / 8) {
+        swept_until_ = now;
+        return most;
+    }
+    if (now <= swept_until_) {
+        return 0;
+    }
+    const std::uint64_t due = (now - swept_until_) / ticks_per_swept_entry_;
+    if (due >= most) {
+        swept_until_ = now;  // more than one call's worth behind (an idle spell): start afresh
+        return most;
+    }
+    swept_until_ += due * ticks_per_swept_entry_;  // the remainder counts toward the next call
+    return static_cast<std::uint32_t>(due);
 }
 
 // ---- the table: hot path ------------------------------------------------------------------

@@ -182,6 +182,13 @@ class NatTable {
     // removed unreported. Returns how many records were written.
     unsigned expire(std::uint64_t now, std::uint32_t budget, std::span<NatFlowRecord> ended);
 
+    // The budget for expire() at `now`, at most `most`: paced so the sweep goes round the whole
+    // table once per sweep period (a quarter of the shortest timeout), so housekeeping costs
+    // the same per second at any packet rate, and a flow leaves the table at most a quarter of
+    // its timeout late (lookups already treat it as gone). While the table is more than 7/8
+    // full, `most` on every call: there, each entry swept may be a new flow admitted.
+    std::uint32_t sweep_due(std::uint64_t now, std::uint32_t most);
+
     // ---- inspection ----------------------------------------------------------------------
     const NatFlowRecord& flow(std::uint32_t index) const { return entries_[index].record; }
     const NatCounters& counters() const { return counters_; }
@@ -251,6 +258,8 @@ class NatTable {
     std::uint32_t* free_ = nullptr;  // stack of unused entry indexes
     std::uint32_t free_count_ = 0;
     std::uint32_t sweep_cursor_ = 0;
+    std::uint64_t ticks_per_swept_entry_ = 1;  // the sweep period over the capacity
+    std::uint64_t swept_until_ = 0;            // `now` up to which sweep_due() has paid out
     PortPool pools_[3];
     NatFlowRecord* pending_ = nullptr;  // ring of flows retired outside expire()
     std::uint32_t pending_head_ = 0, pending_count_ = 0;

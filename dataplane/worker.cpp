@@ -92,7 +92,7 @@ unsigned worker_iteration(WorkerContext& worker) {
     }
     if (worker.exit != nullptr) {
         work += receive_from_uplink(worker);
-        exit_housekeeping(worker);
+        exit_housekeeping(worker, work == 0);
     }
     return work + drain_handoff(worker);
 }

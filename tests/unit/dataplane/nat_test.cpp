@@ -988,6 +988,54 @@ TEST(NatExpire, BoundedByItsBudgetAndReportsBytesEachWay) {
     EXPECT_EQ(table->counters().active, 0u);
 }
 
+// sweep_due(): the sweep goes round the table once per quarter of the shortest timeout,
+// whatever the call rate, and at full speed when the table is nearly full.
+TEST(NatExpire, SweepIsPacedToAQuarterOfTheShortestTimeout) {
+    NatOptions options = test_options(1024);
+    options.ticks_per_second = 1'000'000;  // ICMP's 60 s is the shortest: 15 s per sweep
+    auto table = make_table(options);
+    const std::uint64_t period = 15'000'000;
+    const std::uint64_t per_entry = period / 1024;
+
+    std::uint64_t now = 1'000'000'000;
+    EXPECT_EQ(table->sweep_due(now, 64), 64u);  // the first call: owed everything, gets the cap
+    EXPECT_EQ(table->sweep_due(now, 64), 0u);
+    EXPECT_EQ(table->sweep_due(now + per_entry - 1, 64), 0u);
+    EXPECT_EQ(table->sweep_due(now + 10 * per_entry, 64), 10u);
+    now += 10 * per_entry;
+
+    // Called often, over one period: every entry once, the remainders carried between calls.
+    std::uint64_t visited = 0;
+    const std::uint64_t step = per_entry / 3 + 1;
+    const std::uint64_t end = now + 1024 * per_entry;
+    while (now + step <= end) {
+        now += step;
+        visited += table->sweep_due(now, 64);
+    }
+    visited += table->sweep_due(end, 64);
+    EXPECT_EQ(visited, 1024u);
+
+    // After a long gap only one call's worth is owed.
+    EXPECT_EQ(table->sweep_due(end + 100 * period, 64), 64u);
+    EXPECT_EQ(table->sweep_due(end + 100 * period + per_entry, 64), 1u);
+}
+
+TEST(NatExpire, SweepRunsAtFullSpeedWhenTheTableIsNearlyFull) {
+    NatOptions options = test_options(64, {20000, 20999});
+    options.ticks_per_second = 1'000'000;
+    auto table = make_table(options);
+    const std::uint64_t now = 1'000'000'000;
+    table->sweep_due(now, 64);
+    for (std::uint16_t i = 0; i < 56; ++i) {  // 8 free of 64: exactly 1/8, still paced
+        open_flow(*table, client_spec(false, Proto::udp, static_cast<std::uint16_t>(1000 + i)),
+                  now);
+    }
+    EXPECT_EQ(table->sweep_due(now, 16), 0u);
+    open_flow(*table, client_spec(false, Proto::udp, 2000), now);  // 7 free: under 1/8
+    EXPECT_EQ(table->sweep_due(now, 16), 16u);
+    EXPECT_EQ(table->sweep_due(now, 16), 16u);
+}
+
 // ---- bursts ----------------------------------------------------------------------------------
 
 struct Burst {
