@@ -185,8 +185,9 @@ class NatTable {
     // The budget for expire() at `now`, at most `most`: paced so the sweep goes round the whole
     // table once per sweep period (a quarter of the shortest timeout), so housekeeping costs
     // the same per second at any packet rate, and a flow leaves the table at most a quarter of
-    // its timeout late (lookups already treat it as gone). While the table is more than 7/8
-    // full, `most` on every call: there, each entry swept may be a new flow admitted.
+    // its timeout late (lookups already treat it as gone) as long as calls come often enough
+    // that `most` a call keeps that pace. While the table is more than 7/8 full, `most` on
+    // every call: there, each entry swept may be a new flow admitted.
     std::uint32_t sweep_due(std::uint64_t now, std::uint32_t most);
 
     // ---- inspection ----------------------------------------------------------------------
