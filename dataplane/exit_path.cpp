@@ -17,10 +17,6 @@ constexpr unsigned expire_records = 16;      // ended flows reported per pass, a
 constexpr std::uint16_t tcp_ip_v4 = 40;      // IPv4 + TCP headers without options
 constexpr std::uint16_t tcp_ip_v6 = 60;
 
-bool is_v6(const rte_mbuf* packet) {
-    return (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
-}
-
 std::uint8_t* ip_of(rte_mbuf* packet) {
     return rte_pktmbuf_mtod(packet, std::uint8_t*);
 }
@@ -57,7 +53,7 @@ void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& r
                        WorkerContext& worker, std::uint32_t mtu) {
     worker.counters.count_drop(reason);
     const GatewayAddresses& self = worker.shared->addresses;
-    const auto& source = is_v6(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4;
+    const auto& source = is_ipv6_packet(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4;
     if (!make_icmp_error(packet, kind, mtu, source)) {
         rte_pktmbuf_free(packet);
         return;
@@ -73,8 +69,8 @@ bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std:
         return true;
     }
     const bool may_fragment =
-        !is_v6(packet) && (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
-                           rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
+        !is_ipv6_packet(packet) && (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
+                                    rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
     if (may_fragment) {
         drop_packet(packet, Drop::too_big, worker.counters);
         return false;
@@ -127,7 +123,7 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
         }
         if (exit.mss_clamp) {
             clamp_tcp_mss(ip_of(packet), rte_pktmbuf_data_len(packet),
-                          max_mss(shared, exit, is_v6(packet)));
+                          max_mss(shared, exit, is_ipv6_packet(packet)));
         }
         return true;
     });
@@ -159,7 +155,7 @@ FlowRecord flow_record(const NatFlowRecord& flow, FlowEvent event, const WorkerC
 
 // Ethernet to the next hop of the packet's family. False: not resolved yet (or no headroom).
 bool add_ethernet(rte_mbuf* packet, const ExitShared& exit) {
-    const bool v6 = is_v6(packet);
+    const bool v6 = is_ipv6_packet(packet);
     const std::optional<rte_ether_addr> next_hop = exit.next_hop.get(v6);
     if (!next_hop) {
         return false;
@@ -244,7 +240,7 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
             continue;
         }
         if (exit.mss_clamp) {
-            clamp_tcp_mss(ip_of(packet), length, max_mss(shared, exit, is_v6(packet)));
+            clamp_tcp_mss(ip_of(packet), length, max_mss(shared, exit, is_ipv6_packet(packet)));
         }
         prefetch_sending_keypairs(shared.peers[peer]);  // for encap, a stage ahead
         exit.counters[peer].packets_in++;

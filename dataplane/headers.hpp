@@ -101,6 +101,12 @@ inline std::uint16_t udp_payload_length(const rte_mbuf* packet) {
     return static_cast<std::uint16_t>(rte_be_to_cpu_16(udp->dgram_len) - sizeof(rte_udp_hdr));
 }
 
+// Whether an inner packet (data at the IP header, as decap leaves it) is IPv6, by its version
+// nibble. Route, the exit path and the ICMP errors all branch on it.
+inline bool is_ipv6_packet(const rte_mbuf* packet) {
+    return (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
+}
+
 // What encap needs to wrap a payload for the wire.
 struct OuterAddresses {
     rte_ether_addr source_mac;

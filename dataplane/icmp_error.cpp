@@ -133,7 +133,7 @@ bool make_icmp_error(rte_mbuf* packet, IcmpError kind, std::uint32_t mtu,
     if (length == 0) {
         return false;
     }
-    const bool v6 = (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
+    const bool v6 = is_ipv6_packet(packet);
     if (!source || source->is_v6 != v6) {
         return false;
     }

@@ -13,14 +13,10 @@ namespace {
 
 constexpr std::uint8_t reply_ttl = 64;
 
-bool is_v6(const rte_mbuf* packet) {
-    return (*rte_pktmbuf_mtod(packet, const std::uint8_t*) >> 4) == 6;
-}
-
 }  // namespace
 
 IpAddress destination_of(const rte_mbuf* packet) {
-    if (is_v6(packet)) {
+    if (is_ipv6_packet(packet)) {
         return IpAddress::v6(rte_pktmbuf_mtod(packet, const rte_ipv6_hdr*)->dst_addr);
     }
     return IpAddress::v4(rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->dst_addr);
@@ -77,7 +73,7 @@ bool answer_echo_v6(rte_mbuf* packet) {
 }  // namespace
 
 bool decrement_ttl(rte_mbuf* packet) {
-    if (is_v6(packet)) {
+    if (is_ipv6_packet(packet)) {
         auto* ip = rte_pktmbuf_mtod(packet, rte_ipv6_hdr*);
         if (ip->hop_limits <= 1) {
             return false;
