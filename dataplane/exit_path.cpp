@@ -79,12 +79,6 @@ bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std:
     return false;
 }
 
-// A peer's rate limiter and exit counters, a line apiece.
-void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
-    rte_prefetch0(&exit.limits[peer]);
-    rte_prefetch0(&exit.counters[peer]);
-}
-
 // Stage 1 of outbound: everything decided per packet before NAT. Keeps what may leave.
 std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& worker,
                              std::uint64_t now) {

@@ -77,6 +77,15 @@ LocalDestinations::LocalDestinations(std::span<const Prefix> attached, bool buil
     }
 }
 
+void LocalDestinations::FirstBytes::mark(std::uint8_t first, unsigned length) {
+    // A prefix shorter than 8 bits spans every first byte that agrees on its leading bits.
+    const unsigned span = length >= 8 ? 1 : 1u << (8 - length);
+    const unsigned start = first & ~(span - 1);
+    for (unsigned byte = start; byte < start + span; ++byte) {
+        bits_[byte >> 6] |= std::uint64_t{1} << (byte & 63);
+    }
+}
+
 void LocalDestinations::add(const Prefix& prefix) {
     if (prefix.address.is_v6) {
         if (v6_count_ == v6_.size()) {
@@ -88,6 +97,7 @@ void LocalDestinations::add(const Prefix& prefix) {
         range.mask_low = mask_half(length > 64 ? length - 64 : 0);
         range.network_high = load_half(prefix.address.bytes.data()) & range.mask_high;
         range.network_low = load_half(prefix.address.bytes.data() + 8) & range.mask_low;
+        v6_first_.mark(static_cast<std::uint8_t>(range.network_high >> 56), length);
         return;
     }
     if (v4_count_ == v4_.size()) {
@@ -96,6 +106,8 @@ void LocalDestinations::add(const Prefix& prefix) {
     RangeV4& range = v4_[v4_count_++];
     range.mask = mask_v4(prefix.length > 32 ? 32 : prefix.length);
     range.network = host_v4(prefix.address) & range.mask;
+    v4_first_.mark(static_cast<std::uint8_t>(range.network >> 24), prefix.length);
+    v6_first_.mark(0x00, 8);  // ::ffff:a.b.c.d is judged as a.b.c.d
 }
 
 std::uint32_t LocalDestinations::host_v4(const IpAddress& address) {
@@ -103,6 +115,9 @@ std::uint32_t LocalDestinations::host_v4(const IpAddress& address) {
 }
 
 bool LocalDestinations::is_local_v4(std::uint32_t address) const {
+    if (!v4_first_.may_hold(static_cast<std::uint8_t>(address >> 24))) {
+        return false;
+    }
     for (std::size_t i = 0; i < v4_count_; ++i) {
         if ((address & v4_[i].mask) == v4_[i].network) {
             return true;
@@ -112,6 +127,9 @@ bool LocalDestinations::is_local_v4(std::uint32_t address) const {
 }
 
 bool LocalDestinations::is_local_v6(const IpAddress& address) const {
+    if (!v6_first_.may_hold(address.bytes[0])) {
+        return false;
+    }
     if (is_v4_mapped(address)) {
         std::uint32_t embedded;
         std::memcpy(&embedded, address.bytes.data() + 12, 4);

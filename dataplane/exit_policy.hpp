@@ -10,8 +10,9 @@
 // from the gateway's address, but not the printer, the router's admin page or the cloud
 // metadata address (169.254.169.254) behind it.
 //
-// Workers call is_local() / exit_verdict() per packet: no allocation, no locks, a scan of
-// a few dozen precomputed (network, mask) pairs.
+// Workers call is_local() / exit_verdict() per packet: no allocation, no locks. Most
+// destinations are public, and are answered by one bit test on the address's first byte;
+// the rest scan a few dozen precomputed (network, mask) pairs.
 #pragma once
 
 #include <array>
@@ -57,6 +58,20 @@ class LocalDestinations {
     static constexpr std::size_t builtin_v4 = 9;
     static constexpr std::size_t builtin_v6 = 5;
 
+    // One bit per value of an address's first byte: set when some range may hold an address
+    // starting with it. A clear bit answers "not local" without the scan (a profile of
+    // exit_out/64/1000 had the two scans per packet at 98 instructions).
+    class FirstBytes {
+      public:
+        // Marks the first bytes of every address in the range whose first byte is `first`
+        // under the prefix length `length`.
+        void mark(std::uint8_t first, unsigned length);
+        bool may_hold(std::uint8_t first) const { return (bits_[first >> 6] >> (first & 63)) & 1; }
+
+      private:
+        std::array<std::uint64_t, 4> bits_{};
+    };
+
     static std::uint32_t host_v4(const IpAddress& address);
     bool is_local_v4(std::uint32_t address) const;
     bool is_local_v6(const IpAddress& address) const;
@@ -64,6 +79,8 @@ class LocalDestinations {
 
     std::array<RangeV4, builtin_v4 + max_attached> v4_{};
     std::array<RangeV6, builtin_v6 + max_attached> v6_{};
+    FirstBytes v4_first_;
+    FirstBytes v6_first_;  // with 0x00 marked whenever there are IPv4 ranges (IPv4-mapped)
     std::size_t v4_count_ = 0;
     std::size_t v6_count_ = 0;
 };

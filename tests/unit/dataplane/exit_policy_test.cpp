@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -133,6 +134,31 @@ TEST(LocalDestinations, WithoutBuiltinRangesOnlyTheGivenSubnets) {
     EXPECT_FALSE(only.is_local(ip("192.168.1.1")));
     EXPECT_FALSE(only.is_local(ip("fe80::1")));
     EXPECT_FALSE(LocalDestinations({}, false).is_local(ip("127.0.0.1")));
+}
+
+// Prefixes shorter than a byte span several first bytes: the first-byte filter in front of
+// the scan must pass every one of them, and no neighbour.
+TEST(LocalDestinations, PrefixesShorterThanAByteCoverEveryFirstByteTheySpan) {
+    const std::vector<Prefix> wide = {prefix("64.0.0.0", 2), prefix("2000::", 3),
+                                      prefix("0.0.0.0", 0)};
+    const LocalDestinations two(std::span<const Prefix>(wide.data(), 2), false);
+    EXPECT_FALSE(two.is_local(ip("63.255.255.255")));
+    EXPECT_TRUE(two.is_local(ip("64.0.0.0")));
+    EXPECT_TRUE(two.is_local(ip("100.1.2.3")));
+    EXPECT_TRUE(two.is_local(ip("127.255.255.255")));
+    EXPECT_FALSE(two.is_local(ip("128.0.0.0")));
+    EXPECT_FALSE(two.is_local(ip("1fff:ffff::")));
+    EXPECT_TRUE(two.is_local(ip("2000::")));
+    EXPECT_TRUE(two.is_local(ip("3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
+    EXPECT_FALSE(two.is_local(ip("4000::")));
+    // IPv4-mapped addresses start with 0x00, which no IPv6 range here covers.
+    EXPECT_TRUE(two.is_local(ip("::ffff:64.0.0.1")));
+    EXPECT_FALSE(two.is_local(ip("::ffff:128.0.0.1")));
+    const LocalDestinations everything(std::span<const Prefix>(wide.data() + 2, 1), false);
+    EXPECT_TRUE(everything.is_local(ip("0.0.0.0")));
+    EXPECT_TRUE(everything.is_local(ip("203.0.113.1")));
+    EXPECT_TRUE(everything.is_local(ip("255.255.255.255")));
+    EXPECT_FALSE(everything.is_local(ip("2001:db8::1")));
 }
 
 TEST(LocalDestinations, TooManyAttachedSubnetsIsAConfigurationError) {
