@@ -13,8 +13,6 @@
 // ticks of their choosing (TSC cycles on a worker, a fake clock in tests).
 #pragma once
 
-#include <rte_hash.h>
-
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -23,6 +21,7 @@
 #include <type_traits>
 
 #include "dataplane/allowed_ips.hpp"
+#include "dataplane/flow_index.hpp"
 #include "dataplane/headers.hpp"
 
 namespace meshgate::dataplane {
@@ -81,7 +80,7 @@ struct NatTimeouts {
 };
 
 struct NatOptions {
-    std::uint32_t capacity = 1 << 16;  // flows; at least 8 (rte_hash's bucket size)
+    std::uint32_t capacity = 1 << 16;  // flows, 8 .. 2^28
     PortRange ports;                   // this worker's slice (split_port_range)
     // The uplink's addresses (masquerade sources). A family whose address is all zero is not
     // translated (unsupported_protocol): 0.0.0.0 and :: are never an uplink's address.
@@ -145,8 +144,7 @@ class NatTable {
   public:
     // Cold path: allocates everything the table will ever use; throws std::invalid_argument
     // on bad options and std::runtime_error when DPDK cannot provide the memory. The prefix
-    // names the two rte_hash tables ("<prefix>_f" / "<prefix>_r"); at most 29 characters and
-    // unique in the process (for example "nat_w3").
+    // labels the allocations (for example "nat_w3").
     NatTable(const std::string& name_prefix, const NatOptions& options);
     ~NatTable();
     NatTable(const NatTable&) = delete;
@@ -197,7 +195,7 @@ class NatTable {
     std::uint32_t capacity() const { return options_.capacity; }
 
   private:
-    // The exact bytes rte_hash hashes: no padding, every field always written.
+    // The exact bytes FlowHasher hashes: no padding, every field always written.
     struct FlowKey {
         std::uint8_t version = 0;
         std::uint8_t protocol = 0;
@@ -228,8 +226,16 @@ class NatTable {
                             bool& error) const;
     static FlowKey outbound_key(const std::uint8_t* ip, const NatPacket& packet);
     static FlowKey inbound_key(const std::uint8_t* ip, const NatPacket& packet);
-    void lookup_bulk(rte_hash* hash, const FlowKey* keys, unsigned count,
-                     std::int32_t* found) const;
+    // A flow has two keys: as its peer sends (forward: the inner tuple) and as the internet
+    // answers (reverse: the translated port and the remote end), each in its own index.
+    enum class KeyKind : std::uint8_t { forward, reverse };
+    const FlowIndex& index(KeyKind kind) const {
+        return kind == KeyKind::forward ? forward_ : reverse_;
+    }
+    // Whether entry `index` holds the flow `key` names: compared with the entry's own record,
+    // which the translation reads next anyway.
+    bool holds(std::uint32_t index, KeyKind kind, const FlowKey& key) const;
+    void lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found) const;
     NatOutcome outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
                         std::int32_t found, PeerId peer, std::uint64_t now);
     NatOutcome inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
@@ -237,7 +243,8 @@ class NatTable {
     NatOutcome inbound_error(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
     void release();
 
-    std::int32_t lookup(rte_hash* hash, const FlowKey& key) const;
+    std::int32_t lookup(KeyKind kind, const FlowKey& key) const;
+    static const NatOptions& validated(const NatOptions& options);
     bool expired(const Entry& entry, std::uint64_t now) const;
     std::uint64_t timeout(const NatFlowRecord& record) const;
     NatResult create(const FlowKey& forward, PeerId peer, std::uint64_t now, std::uint32_t& index);
@@ -253,8 +260,9 @@ class NatTable {
 
     NatOptions options_;
     std::uint64_t timeout_ticks_[4] = {};  // established, transitory, UDP, ICMP
-    rte_hash* forward_ = nullptr;
-    rte_hash* reverse_ = nullptr;
+    FlowHasher hasher_;                    // keyed at random: one secret for both indexes
+    FlowIndex forward_;
+    FlowIndex reverse_;
     Entry* entries_ = nullptr;
     std::uint32_t* free_ = nullptr;  // stack of unused entry indexes
     std::uint32_t free_count_ = 0;

@@ -782,10 +782,9 @@ TEST(NatLimits, AFullTableRefusesNewFlowsAndKeepsTheOldOnes) {
 TEST(NatLimits, BadOptionsAreRefusedAtConstruction) {
     EXPECT_THROW(make_table(test_options(4)), std::invalid_argument);
     EXPECT_THROW(make_table(test_options(64, {10, 9})), std::invalid_argument);
-    EXPECT_THROW(NatTable(std::string(30, 'n'), test_options()), std::invalid_argument);
-    auto table = make_table();
-    NatTable first("nat_test_dup", test_options());
-    EXPECT_THROW(NatTable("nat_test_dup", test_options()), std::runtime_error);
+    // Names only label the allocations: two tables may share one.
+    NatTable first("nat_test_same", test_options());
+    NatTable second("nat_test_same", test_options());
 }
 
 // ---- timeouts (fake clock in seconds) ---------------------------------------------------
