@@ -147,10 +147,16 @@ FlowRecord flow_record(const NatFlowRecord& flow, FlowEvent event, const WorkerC
     return record;
 }
 
+// The next hops' MACs as the control thread last published them: read once per burst.
+struct NextHops {
+    std::optional<rte_ether_addr> v4, v6;
+    explicit NextHops(const NextHopMacs& macs) : v4(macs.get(false)), v6(macs.get(true)) {}
+};
+
 // Ethernet to the next hop of the packet's family. False: not resolved yet (or no headroom).
-bool add_ethernet(rte_mbuf* packet, const ExitShared& exit) {
+bool add_ethernet(rte_mbuf* packet, const ExitShared& exit, const NextHops& next_hops) {
     const bool v6 = is_ipv6_packet(packet);
-    const std::optional<rte_ether_addr> next_hop = exit.next_hop.get(v6);
+    const std::optional<rte_ether_addr>& next_hop = v6 ? next_hops.v6 : next_hops.v4;
     if (!next_hop) {
         return false;
     }
@@ -179,6 +185,7 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
     }
     NatOutcome outcomes[burst_size];
     state.nat->translate_outbound_burst(ips, lengths, peers, packets.count, now, outcomes);
+    const NextHops next_hops(exit.next_hop);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         rte_mbuf* packet = packets.packets[i];
@@ -191,7 +198,7 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
             state.flow_log->push(
                 flow_record(state.nat->flow(outcome.flow), FlowEvent::start, worker));
         }
-        if (!add_ethernet(packet, exit)) {
+        if (!add_ethernet(packet, exit, next_hops)) {
             drop_packet(packet, Drop::uplink_unresolved, worker.counters);
             continue;
         }
@@ -263,13 +270,9 @@ std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& w
         packets.clear();
         return 0;
     }
-    // Each peer's limiter and exit counters are a line apiece, cold behind the packet data
-    // streaming through the cache: start them now, for the whole burst, so they are in by
-    // the time the checks and the counting reach them (perf annotate, exit_out/1420/1000:
-    // one miss each per packet, a tenth of the worker's non-crypto time).
-    for (std::uint16_t i = 0; i < packets.count; ++i) {
-        prefetch_exit_lines(*worker.exit->shared, packet_meta(packets.packets[i]).peer);
-    }
+    // Each peer's limiter and exit counters (a line apiece, cold behind the packet data
+    // streaming through the cache) were prefetched by decap's look-up, before the burst was
+    // opened: every packet here came through it this pass.
     const std::uint64_t now = rte_rdtsc();
     if (check_outbound(packets, replies, worker, now) == 0) {
         return 0;
@@ -321,6 +324,9 @@ unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit) {
 
 void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Handoff& handoff,
                    WorkerCounters& counters) {
+    if (exit.workers == 1 && self == 0) {
+        return;  // the only worker owns every port, and refuses what no port names
+    }
     keep_if(inbound, [&](rte_mbuf* packet) {
         unsigned owner = uplink_owner(packet, exit);
         if (owner == exit.workers) {
