@@ -888,12 +888,11 @@ void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count,
     for (unsigned i = 0; i < count; ++i) {
         const std::int32_t candidate = flows.first_candidate(hashes[i]);
         if (candidate >= 0) {
-            // An entry is 104 bytes at any offset within a line, so two or three lines, and
-            // a translation touches fields in each (the port, the times, both byte counts).
+            // Both lines of the entry: the comparison reads the tuple, the translation the
+            // port, the times and both byte counts.
             const auto* entry = reinterpret_cast<const std::uint8_t*>(&entries_[candidate]);
             rte_prefetch0(entry);
             rte_prefetch0(entry + RTE_CACHE_LINE_SIZE);
-            rte_prefetch0(entry + sizeof(Entry) - 1);
         }
     }
     for (unsigned i = 0; i < count; ++i) {
