@@ -16,6 +16,9 @@ constexpr std::uint32_t expire_budget = 64;  // NAT entries visited per worker p
 constexpr unsigned expire_records = 16;      // ended flows reported per pass, at most
 constexpr std::uint16_t tcp_ip_v4 = 40;      // IPv4 + TCP headers without options
 constexpr std::uint16_t tcp_ip_v6 = 60;
+// Packets between a peer's exit lines being prefetched and being read: enough time for an
+// L3 hit, and few enough loads in flight that none of them is dropped.
+constexpr std::uint16_t exit_lines_ahead = 4;
 
 std::uint8_t* ip_of(rte_mbuf* packet) {
     return rte_pktmbuf_mtod(packet, std::uint8_t*);
@@ -84,7 +87,10 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
                              std::uint64_t now) {
     const SharedTables& shared = *worker.shared;
     const ExitShared& exit = *worker.exit->shared;
-    return keep_if(packets, [&](rte_mbuf* packet) {
+    const auto prefetch = [&exit](rte_mbuf* packet) {
+        prefetch_exit_lines(exit, packet_meta(packet).peer);
+    };
+    return keep_if_ahead(packets, exit_lines_ahead, prefetch, [&](rte_mbuf* packet) {
         const PeerId peer = packet_meta(packet).peer;
         const IpAddress destination = destination_of(packet);
         if (exit.tunnel.is_local(destination)) {
@@ -270,9 +276,6 @@ std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& w
         packets.clear();
         return 0;
     }
-    // Each peer's limiter and exit counters (a line apiece, cold behind the packet data
-    // streaming through the cache) were prefetched by decap's look-up, before the burst was
-    // opened: every packet here came through it this pass.
     const std::uint64_t now = rte_rdtsc();
     if (check_outbound(packets, replies, worker, now) == 0) {
         return 0;
