@@ -50,6 +50,13 @@ std::uint16_t max_mss(const SharedTables& shared, const ExitShared& exit, bool v
     return static_cast<std::uint16_t>(mtu - (v6 ? tcp_ip_v6 : tcp_ip_v4));
 }
 
+// A peer's rate limiter and exit counters, a line apiece: every packet between the peer and
+// the uplink touches both.
+void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
+    rte_prefetch0(&exit.limits[peer]);
+    rte_prefetch0(&exit.counters[peer]);
+}
+
 // Turns the packet into an ICMP error for its sender and queues it for sealing; or drops it
 // (counted under `reason` either way: the original packet did not go on).
 void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,

@@ -21,8 +21,6 @@
 // counters and rate limiters keep a single writer. No allocation, no locks, no file I/O here.
 #pragma once
 
-#include <rte_prefetch.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -104,13 +102,6 @@ struct alignas(64) ExitWorker {
     ExitWorker& operator=(const ExitWorker&) = delete;
     ~ExitWorker() { release_lookahead(lookahead); }
 };
-
-// A peer's rate limiter and exit counters, a line apiece: every packet between the peer and
-// the uplink touches both.
-inline void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
-    rte_prefetch0(&exit.limits[peer]);
-    rte_prefetch0(&exit.counters[peer]);
-}
 
 // Route's hook: `packets` are authenticated inner packets of peers this worker owns whose
 // destination is neither a peer nor the gateway. Transmits what may leave on the uplink and
