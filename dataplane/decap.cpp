@@ -30,6 +30,21 @@ struct Pending {
     crypto::AeadJob jobs[burst_size];
 };
 
+// The lines finish() reads and writes for a packet: the keypair's scalars (replay state,
+// received_data), the replay word, the peer's slot and counters. look_up() asks for them
+// before the burst is opened, for the whole burst at once; decap() asks again a few packets
+// ahead of finish(), because a prefetch issued while the miss buffers are full is dropped
+// (perf, exit_out/1420/1000: the replay scalars and the endpoint stalled though prefetched).
+// Asking again costs an instruction when the line is in.
+void prefetch_for_finish(const Keypair& keypair, std::uint64_t counter,
+                         const SharedTables& shared) {
+    rte_prefetch0(&keypair.local_index);
+    rte_prefetch0(keypair.replay.word_address(counter));
+    const PeerSlot& peer = shared.peers[keypair.peer];
+    rte_prefetch0(&peer);
+    rte_prefetch0(&peer.counters);
+}
+
 // Stage 1: find each packet's keypair; hand off packets owned elsewhere; drop unknown,
 // expired and replayed ones before any crypto is spent on them.
 std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, bool from_handoff,
@@ -54,10 +69,7 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         if (const Keypair* keypair = found[i]) {
             rte_prefetch0(keypair->receive_key.data());
-            rte_prefetch0(keypair->replay.word_address(pending.headers[i].counter));
-            const PeerSlot& peer = shared.peers[keypair->peer];
-            rte_prefetch0(&peer);
-            rte_prefetch0(&peer.counters);
+            prefetch_for_finish(*keypair, pending.headers[i].counter, shared);
         }
     }
 
@@ -157,20 +169,7 @@ std::optional<IpAddress> check_inner(rte_mbuf* packet) {
     return source;
 }
 
-// The lines finish() reads and writes for one packet: the keypair's scalars (replay state,
-// received_data), the replay word, the peer's slot and counters. look_up() started them before
-// the burst was opened, but it starts a whole burst's worth at once, and a prefetch issued
-// while the miss buffers are full is dropped; asking again a few packets ahead costs an
-// instruction when the line is in and saves a stall when it is not (perf, exit_out/1420/1000:
-// the replay scalars and the endpoint stalled though prefetched).
-void prefetch_for_finish(const Pending& pending, std::uint16_t i, const SharedTables& shared) {
-    const Keypair* keypair = pending.keypairs[i];
-    rte_prefetch0(&keypair->local_index);
-    rte_prefetch0(keypair->replay.word_address(pending.headers[i].counter));
-    const PeerSlot& peer = shared.peers[keypair->peer];
-    rte_prefetch0(&peer);
-    rte_prefetch0(&peer.counters);
-}
+// Packets between finish()'s lines being asked for again and finish() reading them.
 constexpr std::uint16_t finish_ahead = 4;
 
 // Stage 3: per authenticated packet, in burst order. Returns the inner source address of a
@@ -243,13 +242,14 @@ std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff)
     crypto::JobMask authentic = open_all(received, pending, worker);
     const SharedTables& shared = *worker.shared;
     for (std::uint16_t i = 0; i < received.count && i < finish_ahead; ++i) {
-        prefetch_for_finish(pending, i, shared);
+        prefetch_for_finish(*pending.keypairs[i], pending.headers[i].counter, shared);
     }
     IpAddress sources[burst_size];
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < received.count; ++i) {
         if (i + finish_ahead < received.count) {
-            prefetch_for_finish(pending, static_cast<std::uint16_t>(i + finish_ahead), shared);
+            prefetch_for_finish(*pending.keypairs[i + finish_ahead],
+                                pending.headers[i + finish_ahead].counter, shared);
         }
         rte_mbuf* packet = received.packets[i];
         if (((authentic >> i) & 1) == 0) {
