@@ -17,6 +17,15 @@
 
 namespace meshgate::dataplane {
 
+// Whether two 16-byte fields (IPv6 addresses, or the 16-byte address arrays this module
+// keeps) are equal, in one vector compare: the defaulted operators called memcmp, on every
+// packet of route and decap (callgrind, hub/64/1000) and twice per NAT lookup.
+inline bool same_16_bytes(const std::uint8_t* a, const std::uint8_t* b) {
+    const __m128i left = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+    const __m128i right = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(left, right)) == 0xFFFF;
+}
+
 // An IPv4 or IPv6 address in network byte order (IPv4 in the first 4 bytes).
 struct IpAddress {
     std::array<std::uint8_t, 16> bytes{};
@@ -43,12 +52,8 @@ struct IpAddress {
         std::memcpy(&value, bytes.data(), 4);
         return value;
     }
-    // One 16-byte compare: the defaulted operator called memcmp, on every packet of route
-    // and decap (callgrind, hub/64/1000).
     bool operator==(const IpAddress& other) const {
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes.data()));
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(other.bytes.data()));
-        return _mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) == 0xFFFF && is_v6 == other.is_v6;
+        return same_16_bytes(bytes.data(), other.bytes.data()) && is_v6 == other.is_v6;
     }
 };
 

@@ -59,13 +59,6 @@ void store_be16(std::uint8_t* p, std::uint16_t value) {
     p[1] = static_cast<std::uint8_t>(value);
 }
 
-// One 16-byte compare: std::array's operator== called memcmp twice per lookup (callgrind).
-bool same_bytes(const std::array<std::uint8_t, 16>& a, const std::array<std::uint8_t, 16>& b) {
-    const __m128i left = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.data()));
-    const __m128i right = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.data()));
-    return _mm_movemask_epi8(_mm_cmpeq_epi8(left, right)) == 0xFFFF;
-}
-
 bool is_icmp(std::uint8_t protocol) {
     return protocol == protocol_icmp || protocol == protocol_icmpv6;
 }
@@ -81,7 +74,7 @@ bool same_address(const std::uint8_t* field, const IpAddress& address, std::uint
         std::memcpy(&value, field, 4);
         return value == address.v4_network_order();
     }
-    return std::memcmp(field, address.bytes.data(), 16) == 0;
+    return same_16_bytes(field, address.bytes.data());
 }
 unsigned pool_of(std::uint8_t protocol) {
     return protocol == protocol_tcp ? pool_tcp : protocol == protocol_udp ? pool_udp : pool_icmp;
@@ -539,11 +532,12 @@ bool NatTable::holds(std::uint32_t index, KeyKind kind, const FlowKey& key) cons
     if (record.protocol != key.protocol || local_port != key.local_port ||
         record.remote_port != key.remote_port ||
         record.remote_address.is_v6 != (key.version == 6) ||
-        !same_bytes(record.remote_address.bytes, key.remote)) {
+        !same_16_bytes(record.remote_address.bytes.data(), key.remote.data())) {
         return false;
     }
     // The reverse key leaves the local address out: it is the uplink's, the same for all.
-    return kind == KeyKind::reverse || same_bytes(record.inner_address.bytes, key.local);
+    return kind == KeyKind::reverse ||
+           same_16_bytes(record.inner_address.bytes.data(), key.local.data());
 }
 
 std::int32_t NatTable::lookup(KeyKind kind, const FlowKey& key) const {
@@ -873,7 +867,7 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
             .flow = static_cast<std::uint32_t>(found)};
 }
 
-// ---- bursts: one bulk hash lookup, then the entries prefetched before they are touched -----
+// ---- bursts: one pipelined look-up for up to 32 packets, then the translations ------------
 
 // A three-stage software pipeline over the keys: hash and start the home bucket; a few keys
 // later, read the bucket's first candidate and start its entry; a few more, compare. Each
