@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 
 #include <cstring>
 
@@ -49,9 +50,33 @@ std::variant<std::monostate, StartupError> init_eal(const std::vector<std::strin
     return std::monostate{};
 }
 
-rte_mempool* create_packet_pool(const std::string& name, unsigned packets) {
-    return rte_pktmbuf_pool_create(name.c_str(), packets, mempool_cache, 0,
-                                   RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+rte_mempool* create_packet_pool(const std::string& name, unsigned packets, const char* ops) {
+    const int socket = static_cast<int>(rte_socket_id());
+    if (rte_eal_has_hugepages()) {
+        return rte_pktmbuf_pool_create_by_ops(name.c_str(), packets, mempool_cache, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, socket, ops);
+    }
+    // rte_pktmbuf_pool_create_by_ops() step by step, for the one flag it does not take.
+    rte_pktmbuf_pool_private private_data{};
+    private_data.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE;
+    rte_mempool* pool = rte_mempool_create_empty(
+        name.c_str(), packets, sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, mempool_cache,
+        sizeof(private_data), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+    if (pool == nullptr) {
+        return nullptr;
+    }
+    const char* handler = ops != nullptr ? ops : rte_mbuf_best_mempool_ops();
+    if (rte_mempool_set_ops_byname(pool, handler, nullptr) != 0) {
+        rte_mempool_free(pool);
+        return nullptr;
+    }
+    rte_pktmbuf_pool_init(pool, &private_data);
+    if (rte_mempool_populate_default(pool) < 0) {
+        rte_mempool_free(pool);
+        return nullptr;
+    }
+    rte_mempool_obj_iter(pool, rte_pktmbuf_init, nullptr);
+    return pool;
 }
 
 std::string port_name(const std::string& device) {

@@ -25,6 +25,7 @@
 #include "crypto/x25519.hpp"
 #include "dataplane/classify.hpp"
 #include "dataplane/context.hpp"
+#include "dataplane/eal.hpp"
 #include "dataplane/exit_path.hpp"
 #include "dataplane/headers.hpp"
 #include "dataplane/worker.hpp"
@@ -282,15 +283,13 @@ class HubFixture {
     // packets in use stay within the rings' few thousand mbufs. The default ring ops hand
     // out the pool first-in first-out; the benchmark queues 2048 packets a chunk and frees them
     // together, far past the 256-mbuf cache, so every chunk then came from a different part
-    // of 72 MB of 4 KiB pages, while the crypto ceiling rows reuse one chunk's mbufs
-    // (pipeline_bench: exit rows 7-13% slower for that alone).
+    // of the pool, while the crypto ceiling rows reuse one chunk's mbufs (pipeline_bench: exit
+    // rows 7-13% slower for that alone). Laid out as the gateway lays out its own pool.
     static rte_mempool* pool() {
         static rte_mempool* made = [] {
-            rte_mempool* pool = rte_pktmbuf_pool_create_by_ops(
-                "hub_pool", 32767, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0, "stack");
+            rte_mempool* pool = dataplane::create_packet_pool("hub_pool", 32767, "stack");
             if (pool == nullptr) {  // no mempool_stack driver: measure with the default ops
-                pool = rte_pktmbuf_pool_create("hub_pool", 32767, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                               0);
+                pool = dataplane::create_packet_pool("hub_pool", 32767);
             }
             return pool;
         }();

@@ -1,10 +1,17 @@
 // Ports: a vdev probed at run time starts with the queues asked for, and bad requests get
-// errors an operator can act on.
+// errors an operator can act on. The packet pool: without hugepages its packets do not all
+// start at one page offset, and each is a whole, writable buffer.
 #include "dataplane/eal.hpp"
 
 #include <gtest/gtest.h>
 #include <rte_dev.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+
+#include <cstring>
+#include <set>
+#include <vector>
 
 #include "tests/support/eal_environment.hpp"
 
@@ -15,6 +22,40 @@ TEST(PortName, IsTheVdevNameOrPciAddress) {
     EXPECT_EQ(port_name("net_af_packet0,iface=veth0,qpairs=2"), "net_af_packet0");
     EXPECT_EQ(port_name("net_null0"), "net_null0");
     EXPECT_EQ(port_name("0000:03:00.0"), "0000:03:00.0");
+}
+
+TEST(PacketPool, WithoutHugepagesPacketsStartAtManyPageOffsets) {
+    ASSERT_FALSE(rte_eal_has_hugepages());  // the unit tests' EAL runs with --no-huge
+    rte_mempool* pool = create_packet_pool("pool_layout_test", 511, "stack");
+    ASSERT_NE(pool, nullptr);
+    EXPECT_STREQ(rte_mempool_get_ops(pool->ops_index)->name, "stack");
+    std::vector<rte_mbuf*> packets(64);
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(pool, packets.data(), 64), 0);
+    std::set<std::uintptr_t> offsets;
+    for (rte_mbuf* packet : packets) {
+        offsets.insert(rte_pktmbuf_mtod(packet, std::uintptr_t) % 4096);
+        // The whole data room is there to write (nothing overlaps the next packet).
+        char* data = rte_pktmbuf_append(packet, 1500);
+        ASSERT_NE(data, nullptr);
+        std::memset(data, static_cast<int>(offsets.size()), 1500);
+    }
+    // One packet per page put all 64 at a single offset; packed, they spread over the page.
+    EXPECT_GT(offsets.size(), 32u);
+    for (rte_mbuf* packet : packets) {
+        EXPECT_EQ(rte_mbuf_check(packet, 1, nullptr), 0);
+    }
+    rte_pktmbuf_free_bulk(packets.data(), 64);
+    rte_mempool_free(pool);
+}
+
+TEST(PacketPool, DefaultOpsWhenNoneAreNamed) {
+    rte_mempool* pool = create_packet_pool("pool_ops_test", 511);
+    ASSERT_NE(pool, nullptr);
+    EXPECT_STREQ(rte_mempool_get_ops(pool->ops_index)->name, rte_mbuf_best_mempool_ops());
+    rte_mbuf* packet = rte_pktmbuf_alloc(pool);
+    ASSERT_NE(packet, nullptr);
+    rte_pktmbuf_free(packet);
+    rte_mempool_free(pool);
 }
 
 TEST(StartPort, NullDeviceStartsAndTransmits) {
