@@ -205,7 +205,9 @@ void ExitNode::render(std::ostream& out, const std::vector<std::string>& peer_na
         const NatCounters& c = nat.counters();
         out << "nat worker " << w << ": ports " << nat.ports().first << "-" << nat.ports().last
             << ", active " << c.active << ", created " << c.created << ", refused " << c.refused
-            << ", expired " << c.expired << ", records lost " << c.records_lost << "\n";
+            << ", expired " << c.expired << ", records lost " << c.records_lost
+            << "; ICMP errors sent " << workers_[w]->icmp_errors_sent << ", suppressed "
+            << workers_[w]->icmp_errors_suppressed << "\n";
     }
     const WorkerCounters& c = control_counters_;
     out << "control uplink rx: " << c.rx_packets << " packets, to control " << c.to_control

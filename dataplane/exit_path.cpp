@@ -58,23 +58,32 @@ void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
 }
 
 // Turns the packet into an ICMP error for its sender and queues it for sealing; or drops it
-// (counted under `reason` either way: the original packet did not go on).
+// (counted under `reason` either way: the original packet did not go on), also when the
+// worker's ICMP error budget is spent.
 void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,
-                       WorkerContext& worker, std::uint32_t mtu) {
+                       WorkerContext& worker, std::uint32_t mtu, std::uint64_t now) {
     worker.counters.count_drop(reason);
+    ExitWorker& state = *worker.exit;
+    if (!state.icmp_errors.allow(now)) {
+        state.icmp_errors_suppressed++;
+        rte_pktmbuf_free(packet);
+        return;
+    }
     const GatewayAddresses& self = worker.shared->addresses;
     const auto& source = is_ipv6_packet(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4;
     if (!make_icmp_error(packet, kind, mtu, source)) {
         rte_pktmbuf_free(packet);
         return;
     }
+    state.icmp_errors_sent++;
     packet_meta(packet).stage = HandoffStage::encap;  // .peer is still the sender
     replies.push(packet);
 }
 
 // True when the packet fits the uplink. Otherwise it is answered (DF set, or IPv6, which
 // routers never fragment) or dropped: there is no fragmentation here.
-bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std::uint16_t mtu) {
+bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std::uint16_t mtu,
+                 std::uint64_t now) {
     if (rte_pktmbuf_data_len(packet) <= mtu) {
         return true;
     }
@@ -85,7 +94,7 @@ bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std:
         drop_packet(packet, Drop::too_big, worker.counters);
         return false;
     }
-    answer_with_error(packet, IcmpError::too_big, Drop::too_big, replies, worker, mtu);
+    answer_with_error(packet, IcmpError::too_big, Drop::too_big, replies, worker, mtu, now);
     return false;
 }
 
@@ -117,7 +126,7 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
         }
         if (!decrement_ttl(packet)) {
             answer_with_error(packet, IcmpError::time_exceeded, Drop::ttl_exceeded, replies, worker,
-                              0);
+                              0, now);
             return false;
         }
         if (!exit.limits[peer].ingress.allow(now, rte_pktmbuf_data_len(packet))) {
@@ -125,7 +134,7 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
             drop_packet(packet, Drop::rate_limited, worker.counters);
             return false;
         }
-        if (!fits_uplink(packet, replies, worker, exit.mtu)) {
+        if (!fits_uplink(packet, replies, worker, exit.mtu, now)) {
             return false;
         }
         if (exit.mss_clamp) {

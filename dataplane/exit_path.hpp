@@ -21,6 +21,8 @@
 // counters and rate limiters keep a single writer. No allocation, no locks, no file I/O here.
 #pragma once
 
+#include <rte_cycles.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -30,6 +32,7 @@
 #include "dataplane/context.hpp"
 #include "dataplane/exit_policy.hpp"
 #include "dataplane/flow_log.hpp"
+#include "dataplane/icmp_error.hpp"
 #include "dataplane/nat.hpp"
 #include "dataplane/rate_limit.hpp"
 #include "dataplane/uplink.hpp"
@@ -96,6 +99,10 @@ struct alignas(64) ExitWorker {
     std::unique_ptr<NatTable> nat;           // this worker's slice of the ports
     std::unique_ptr<FlowLogQueue> flow_log;  // null: no flow log
     Burst<> lookahead;                       // the uplink queue's next burst (receive.hpp)
+    IcmpErrorLimiter icmp_errors{rte_get_tsc_hz()};
+    // The control thread reads these racily (monotonic statistics).
+    std::uint64_t icmp_errors_sent = 0;
+    std::uint64_t icmp_errors_suppressed = 0;  // over the limiter's rate: dropped unanswered
 
     ExitWorker() = default;
     ExitWorker(const ExitWorker&) = delete;

@@ -11,6 +11,7 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -36,5 +37,40 @@ inline constexpr std::uint32_t icmp_error_max_v6 = 1280;
 // mbuf lacks headroom. The caller then drops the packet.
 bool make_icmp_error(rte_mbuf* packet, IcmpError kind, std::uint32_t mtu,
                      const std::optional<IpAddress>& source);
+
+// How many ICMP errors a worker may send: a token bucket, as RFC 4443 §2.4(f) requires for
+// ICMPv6 and RFC 1812 §4.3.2.8 asks of IPv4 routers. Without it a peer turns every packet it
+// sends with TTL 1, or too big for the uplink, into one the gateway builds and seals back:
+// work at the peer's rate, for the gateway. Traceroute and path MTU discovery need a few a
+// second. The defaults are Linux's (net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst), per
+// worker here. Kept as a theoretical arrival time (GCRA): one integer, no refill loop.
+//
+// Ownership: one per worker (ExitWorker), used by that worker only.
+class IcmpErrorLimiter {
+  public:
+    static constexpr std::uint32_t default_per_second = 1000;
+    static constexpr std::uint32_t default_burst = 50;
+
+    explicit IcmpErrorLimiter(std::uint64_t tsc_hz, std::uint32_t per_second = default_per_second,
+                              std::uint32_t burst = default_burst)
+        : ticks_per_error_(std::max<std::uint64_t>(tsc_hz / per_second, 1)),
+          burst_ticks_(ticks_per_error_ * burst) {}
+
+    // True when one more error may be sent at TSC time `now_tsc` (monotonic); takes it.
+    bool allow(std::uint64_t now_tsc) {
+        const std::uint64_t due = std::max(next_due_, now_tsc) + ticks_per_error_;
+        if (due - now_tsc > burst_ticks_) {
+            return false;
+        }
+        next_due_ = due;
+        return true;
+    }
+
+  private:
+    std::uint64_t ticks_per_error_;
+    std::uint64_t burst_ticks_;
+    // The TSC time by which every error sent so far is paid for: the bucket is full from then.
+    std::uint64_t next_due_ = 0;
+};
 
 }  // namespace meshgate::dataplane

@@ -190,6 +190,29 @@ TEST(ExitPath, TtlOfOneGetsTimeExceededFromTheGateway) {
     expect_icmp_back(hub, 11, 0);
 }
 
+// A peer sending TTL 1 as fast as it can gets the worker's ICMP burst back, and no more: the
+// rest are dropped unanswered, each still counted as ttl_exceeded.
+TEST(ExitPath, IcmpErrorsStopAtTheWorkersBudget) {
+    HubFixture hub(exit_options());
+    const unsigned flood = IcmpErrorLimiter::default_burst + 30;
+    std::vector<rte_mbuf*> frames;
+    for (unsigned i = 0; i < flood; ++i) {
+        frames.push_back(hub.client_frame(
+            hub.client(0), HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80, 1)));
+    }
+    hub.inject(0, frames.data(), flood);
+    hub.run_until_idle();
+    const auto back = delivered(hub, 0);
+    // The bucket refills at 1000 a second while the flood is processed: a few more may pass.
+    EXPECT_GE(back.size(), IcmpErrorLimiter::default_burst);
+    EXPECT_LT(back.size(), flood);
+    const ExitWorker& state = *hub.worker(0).exit;
+    EXPECT_EQ(state.icmp_errors_sent, back.size());
+    EXPECT_EQ(state.icmp_errors_sent + state.icmp_errors_suppressed, flood);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::ttl_exceeded), flood);
+    EXPECT_TRUE(uplink_frames(hub).empty());
+}
+
 TEST(ExitPath, TooBigForTheUplinkGetsFragmentationNeededWhenDfIsSet) {
     HubFixture hub(exit_options());
     hub.exit().mtu = 1000;

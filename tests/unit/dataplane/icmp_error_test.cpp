@@ -176,5 +176,31 @@ TEST(IcmpError, RefusedCasesLeaveThePacketAlone) {
     rte_pktmbuf_free(echo6);
 }
 
+// On a synthetic 1 GHz clock: the burst at once, then one error per 1/rate; a long quiet
+// spell refills the bucket to the burst and no further.
+TEST(IcmpErrorLimiter, BurstThenTheRate) {
+    constexpr std::uint64_t hz = 1'000'000'000;
+    constexpr std::uint64_t tick = hz / 1000;  // one error's worth at 1000 a second
+    IcmpErrorLimiter limiter(hz, 1000, 50);
+    const std::uint64_t start = 5 * hz;
+    for (int i = 0; i < 50; ++i) {
+        EXPECT_TRUE(limiter.allow(start)) << i;
+    }
+    EXPECT_FALSE(limiter.allow(start));
+    EXPECT_FALSE(limiter.allow(start + tick - 1));
+    EXPECT_TRUE(limiter.allow(start + tick));
+    EXPECT_FALSE(limiter.allow(start + tick));
+    // Ten seconds later the bucket holds the burst again, not ten seconds' worth.
+    const std::uint64_t later = start + 10 * hz;
+    for (int i = 0; i < 50; ++i) {
+        EXPECT_TRUE(limiter.allow(later)) << i;
+    }
+    EXPECT_FALSE(limiter.allow(later));
+    // A steady 1000 a second passes whole.
+    for (std::uint64_t i = 1; i <= 2000; ++i) {
+        EXPECT_TRUE(limiter.allow(later + i * tick)) << i;
+    }
+}
+
 }  // namespace
 }  // namespace meshgate::dataplane
