@@ -207,7 +207,8 @@ void ExitNode::render(std::ostream& out, const std::vector<std::string>& peer_na
             << ", active " << c.active << ", created " << c.created << ", refused " << c.refused
             << ", expired " << c.expired << ", records lost " << c.records_lost
             << "; ICMP errors sent " << workers_[w]->icmp_errors_sent << ", suppressed "
-            << workers_[w]->icmp_errors_suppressed << "\n";
+            << workers_[w]->icmp_errors_suppressed << "; uplink pings answered "
+            << workers_[w]->uplink_echo_replies << "\n";
     }
     const WorkerCounters& c = control_counters_;
     out << "control uplink rx: " << c.rx_packets << " packets, to control " << c.to_control

@@ -232,6 +232,22 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
     packets.count = kept;
 }
 
+// Echo replies from the uplink address, back out of the uplink to its next hop.
+void send_echo_replies(Burst<>& replies, WorkerContext& worker) {
+    ExitWorker& state = *worker.exit;
+    const ExitShared& exit = *state.shared;
+    const NextHops next_hops(exit.next_hop);
+    keep_if(replies, [&](rte_mbuf* packet) {
+        if (!add_ethernet(packet, exit, next_hops)) {
+            drop_packet(packet, Drop::uplink_unresolved, worker.counters);
+            return false;
+        }
+        state.uplink_echo_replies++;
+        return true;
+    });
+    transmit_on(replies, exit.port, state.tx_queue, worker.counters);
+}
+
 // Stage 2 of inbound: per translated packet, the peer it goes to and its egress limit.
 std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerContext& worker,
                              std::uint64_t now) {
@@ -317,10 +333,19 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
     NatOutcome outcomes[burst_size];
     state.nat->translate_inbound_burst(ips, lengths, packets.count, now, outcomes);
     PeerId flow_peers[burst_size];
+    Burst<> echo_replies;
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         rte_mbuf* packet = packets.packets[i];
         if (outcomes[i].result != NatResult::translated) {
+            // NAT keys no flow by a request coming in: an echo request here is for the
+            // gateway's uplink address itself (classify_uplink kept only those), answered as
+            // a host answers pings. Asked only of what NAT refused.
+            if (outcomes[i].result == NatResult::unsupported_protocol &&
+                answer_echo_request(packet)) {
+                echo_replies.push(packet);
+                continue;
+            }
             drop_packet(packet, drop_for(outcomes[i].result), worker.counters);
             continue;
         }
@@ -328,6 +353,9 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
         packets.packets[kept++] = packet;
     }
     packets.count = kept;
+    if (!echo_replies.empty()) {
+        send_echo_replies(echo_replies, worker);
+    }
     if (deliver_checks(packets, flow_peers, worker, now) == 0) {
         return;
     }

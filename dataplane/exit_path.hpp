@@ -103,6 +103,7 @@ struct alignas(64) ExitWorker {
     // The control thread reads these racily (monotonic statistics).
     std::uint64_t icmp_errors_sent = 0;
     std::uint64_t icmp_errors_suppressed = 0;  // over the limiter's rate: dropped unanswered
+    std::uint64_t uplink_echo_replies = 0;     // pings to the uplink address, answered
 
     ExitWorker() = default;
     ExitWorker(const ExitWorker&) = delete;

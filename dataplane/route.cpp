@@ -93,12 +93,16 @@ bool decrement_ttl(rte_mbuf* packet) {
     return true;
 }
 
+bool answer_echo_request(rte_mbuf* packet) {
+    return is_ipv6_packet(packet) ? answer_echo_v6(packet) : answer_echo_v4(packet);
+}
+
 bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAddresses& self) {
     const auto& own = destination.is_v6 ? self.tunnel_ipv6 : self.tunnel_ipv4;
     if (!own || !(*own == destination)) {
         return false;
     }
-    return destination.is_v6 ? answer_echo_v6(packet) : answer_echo_v4(packet);
+    return answer_echo_request(packet);
 }
 
 std::uint16_t route(Burst<>& inner, WorkerContext& worker) {

@@ -22,6 +22,10 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker);
 // which the caller has already read.
 bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAddresses& self);
 
+// The same, for a request whose destination the caller has already found to be the gateway's
+// own (the uplink address, on the exit path).
+bool answer_echo_request(rte_mbuf* packet);
+
 // The destination of an inner IPv4 or IPv6 packet (data at the IP header).
 IpAddress destination_of(const rte_mbuf* packet);
 

@@ -179,6 +179,12 @@ test_ping() {
     mg_in "$ns_a" ping -6 -c 3 -i 0.3 -W 3 "$srv6" >/dev/null
 }
 
+# Test that the uplink address answers ping from the internet side (IPv4 and IPv6).
+test_uplink_ping() {
+  mg_in "$ns_srv" ping -c 2 -i 0.3 -W 3 "$uplink4" >/dev/null &&
+    mg_in "$ns_srv" ping -6 -c 2 -i 0.3 -W 3 "$uplink6" >/dev/null
+}
+
 # Test traceroute: hop 1 is the gateway (time exceeded from meshgate itself), hop 2 the
 # router (its time exceeded translated back, quote and all), hop 3 the server (port
 # unreachable, translated the same way).
@@ -283,6 +289,7 @@ main() {
   mg_check "every client completes a handshake" test_handshakes
   mg_check "the HTTP server sees the uplink address (IPv4 and IPv6)" test_http_source
   mg_check "ping through the exit (IPv4 and IPv6)" test_ping
+  mg_check "the uplink address answers ping (IPv4 and IPv6)" test_uplink_ping
   mg_check "traceroute through the exit (IPv4 and IPv6)" test_traceroute
   mg_check "path MTU discovery: fragmentation needed from the gateway" test_pmtu
   mg_check "iperf3 TCP both directions and UDP" test_iperf

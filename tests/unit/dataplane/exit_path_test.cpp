@@ -1,12 +1,16 @@
 // The exit path through the real worker loop: packets of peers with `exit` leave on the
 // uplink masqueraded and framed for the next hop, answers come back sealed to the peer (on the
 // worker that owns their port), and everything refused is counted by reason, with the ICMP
-// errors the gateway owes the sender (time exceeded, fragmentation needed) sealed back.
+// errors the gateway owes the sender (time exceeded, fragmentation needed) sealed back, as
+// many as the worker's ICMP budget allows. Pings to the uplink address are answered.
 #include "dataplane/exit_path.hpp"
 
 #include <gtest/gtest.h>
+#include <rte_icmp.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
+
+#include <algorithm>
 
 #include "tests/support/eal_environment.hpp"
 #include "tests/support/hub_fixture.hpp"
@@ -211,6 +215,49 @@ TEST(ExitPath, IcmpErrorsStopAtTheWorkersBudget) {
     EXPECT_EQ(state.icmp_errors_sent + state.icmp_errors_suppressed, flood);
     EXPECT_EQ(hub.worker(0).counters.dropped(Drop::ttl_exceeded), flood);
     EXPECT_TRUE(uplink_frames(hub).empty());
+}
+
+// A ping to the uplink address from the internet is answered from it, through the next hop,
+// with the request's identifier, sequence and data, and both checksums right.
+TEST(ExitPath, PingsToTheUplinkAddressAreAnswered) {
+    HubFixture hub(exit_options());
+    Bytes request(20 + 8 + 16);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(request.data());
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(request.size()));
+    ip->time_to_live = 57;
+    ip->next_proto_id = IPPROTO_ICMP;
+    ip->src_addr = internet.v4_network_order();
+    ip->dst_addr = HubFixture::uplink_ipv4.v4_network_order();
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(request.data() + 20);
+    icmp->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+    icmp->icmp_ident = rte_cpu_to_be_16(0x1234);
+    icmp->icmp_seq_nb = rte_cpu_to_be_16(7);
+    for (unsigned i = 0; i < 16; ++i) {
+        request[28 + i] = static_cast<std::uint8_t>(i);
+    }
+    icmp->icmp_cksum = static_cast<std::uint16_t>(~rte_raw_cksum(icmp, 24));
+    hub.inject_uplink(0, HubFixture::from_router(request));
+    hub.run_until_idle();
+
+    const auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 1u);
+    const Bytes& frame = frames[0];
+    const auto* ethernet = reinterpret_cast<const rte_ether_hdr*>(frame.data());
+    EXPECT_TRUE(rte_is_same_ether_addr(&ethernet->dst_addr, &HubFixture::router_mac));
+    ASSERT_EQ(frame.size(), 14 + request.size());
+    const auto* reply_ip = reinterpret_cast<const rte_ipv4_hdr*>(frame.data() + 14);
+    EXPECT_EQ(reply_ip->src_addr, HubFixture::uplink_ipv4.v4_network_order());
+    EXPECT_EQ(reply_ip->dst_addr, internet.v4_network_order());
+    EXPECT_EQ(rte_raw_cksum(reply_ip, 20), 0xFFFF) << "IPv4 header checksum";
+    const auto* reply = reinterpret_cast<const rte_icmp_hdr*>(frame.data() + 14 + 20);
+    EXPECT_EQ(reply->icmp_type, RTE_IP_ICMP_ECHO_REPLY);
+    EXPECT_EQ(reply->icmp_ident, rte_cpu_to_be_16(0x1234));
+    EXPECT_EQ(rte_raw_cksum(reply, 24), 0xFFFF) << "ICMP checksum";
+    EXPECT_TRUE(std::equal(request.begin() + 28, request.end(), frame.begin() + 14 + 28));
+    EXPECT_EQ(hub.worker(0).exit->uplink_echo_replies, 1u);
+    EXPECT_EQ(hub.worker(0).counters.total_drops(), 0u);
 }
 
 TEST(ExitPath, TooBigForTheUplinkGetsFragmentationNeededWhenDfIsSet) {
