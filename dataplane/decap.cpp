@@ -73,9 +73,7 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
         }
     }
 
-    rte_mbuf* foreign[burst_size];
-    unsigned foreign_count = 0;
-    unsigned foreign_owner = 0;
+    HandoffBatch foreign(*shared.handoff, worker.counters);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         rte_mbuf* packet = burst.packets[i];
@@ -86,14 +84,8 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
         }
         unsigned owner = shared.index_layout.owner_of(pending.headers[i].receiver_index);
         if (owner != worker.id && !from_handoff) {
-            // Bursts rarely mix owners; flush when the owner changes to keep one ring call.
-            if (foreign_count > 0 && owner != foreign_owner) {
-                shared.handoff->send(foreign_owner, foreign, foreign_count, worker.counters);
-                foreign_count = 0;
-            }
             packet_meta(packet) = {keypair->peer, HandoffStage::decap};
-            foreign_owner = owner;
-            foreign[foreign_count++] = packet;
+            foreign.add(owner, packet);
             continue;
         }
         if (now > keypair->reject_after_tsc) {
@@ -108,9 +100,7 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
         pending.keypairs[kept] = keypair;
         burst.packets[kept++] = packet;
     }
-    if (foreign_count > 0) {
-        shared.handoff->send(foreign_owner, foreign, foreign_count, worker.counters);
-    }
+    foreign.flush();
     burst.count = kept;
     return kept;
 }

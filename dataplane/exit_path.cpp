@@ -374,6 +374,7 @@ void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Hand
     if (exit.workers == 1 && self == 0) {
         return;  // the only worker owns every port, and refuses what no port names
     }
+    HandoffBatch foreign(handoff, counters);
     keep_if(inbound, [&](rte_mbuf* packet) {
         unsigned owner = uplink_owner(packet, exit);
         if (owner == exit.workers) {
@@ -386,7 +387,7 @@ void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Hand
             return true;
         }
         packet_meta(packet) = {no_peer, HandoffStage::uplink};
-        handoff.send(owner, &packet, 1, counters);
+        foreign.add(owner, packet);
         return false;
     });
 }

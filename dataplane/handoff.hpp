@@ -68,4 +68,39 @@ class Handoff {
     std::vector<rte_ring*> rings_;
 };
 
+// Packets for other workers, gathered while a stage walks its burst and sent one ring
+// operation per run of packets for the same owner (bursts seldom mix owners), instead of one
+// per packet: a ring enqueue is an atomic compare-and-swap on a line every worker writes.
+// Packets keep their order per owner. Lives on the stage's stack; what is still held goes
+// out in flush() or, at the latest, when the batch goes out of scope.
+class HandoffBatch {
+  public:
+    HandoffBatch(Handoff& handoff, WorkerCounters& counters)
+        : handoff_(handoff), counters_(counters) {}
+    ~HandoffBatch() { flush(); }
+    HandoffBatch(const HandoffBatch&) = delete;
+    HandoffBatch& operator=(const HandoffBatch&) = delete;
+
+    void add(unsigned owner, rte_mbuf* packet) {
+        if (count_ == burst_size || (count_ > 0 && owner != owner_)) {
+            flush();
+        }
+        owner_ = owner;
+        packets_[count_++] = packet;
+    }
+    void flush() {
+        if (count_ > 0) {
+            handoff_.send(owner_, packets_, count_, counters_);
+            count_ = 0;
+        }
+    }
+
+  private:
+    Handoff& handoff_;
+    WorkerCounters& counters_;
+    rte_mbuf* packets_[burst_size];
+    unsigned count_ = 0;
+    unsigned owner_ = 0;
+};
+
 }  // namespace meshgate::dataplane

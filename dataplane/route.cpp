@@ -119,6 +119,7 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
     shared.allowed_ips->lookup_burst(destinations, owners, inner.count);
 
     Burst<> to_uplink;
+    HandoffBatch foreign(*shared.handoff, worker.counters);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < inner.count; ++i) {
         rte_mbuf* packet = inner.packets[i];
@@ -145,11 +146,12 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
         packet_meta(packet) = {destination, HandoffStage::encap};
         unsigned owner = shared.peers[destination].owner;
         if (owner != worker.id) {
-            shared.handoff->send(owner, &packet, 1, worker.counters);
+            foreign.add(owner, packet);
             continue;
         }
         inner.packets[kept++] = packet;
     }
+    foreign.flush();
     inner.count = kept;
     if (!to_uplink.empty()) {
         exit_outbound(to_uplink, inner, worker);  // ICMP errors for the senders join `inner`
