@@ -262,6 +262,7 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
     }
     PeerId owners[burst_size];
     shared.allowed_ips->lookup_burst(destinations, owners, packets.count);
+    HandoffBatch foreign(*shared.handoff, worker.counters);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         rte_mbuf* packet = packets.packets[i];
@@ -289,11 +290,12 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
         if (owner != worker.id) {
             // Only after a configuration change moved the address: the flow's peer owns its
             // flows. Its owner seals (it holds the send counter).
-            shared.handoff->send(owner, &packet, 1, worker.counters);
+            foreign.add(owner, packet);
             continue;
         }
         packets.packets[kept++] = packet;
     }
+    foreign.flush();
     packets.count = kept;
     return kept;
 }

@@ -186,6 +186,31 @@ void expect_icmp_back(HubFixture& hub, std::uint8_t type, std::uint8_t code,
     EXPECT_EQ((back[0][26] << 8 | back[0][27]), mtu);
 }
 
+// A flow's peer that moved to the other worker (a configuration change) still gets its
+// answers: the worker whose NAT slice holds the flow translates them and hands them, as one
+// batch, to the peer's new owner, which holds its send counter and seals.
+TEST(ExitPath, AnswersFollowAPeerThatMovedToAnotherWorker) {
+    HubFixture hub(exit_options(2));
+    send(hub, 1, HubFixture::inner_udp(hub.client(1).tunnel_address, internet, 100));
+    auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 1u);
+    const Bytes ip(frames[0].begin() + 14, frames[0].end());
+    hub.slot(1).owner = 0;  // the flow stays in worker 1's NAT slice
+    const std::uint64_t handed_before = hub.worker(1).counters.handed_off;
+    for (int i = 0; i < 3; ++i) {
+        hub.inject_uplink(1, answer_frame(ip));
+    }
+    hub.run_until_idle();
+    EXPECT_EQ(hub.worker(1).counters.handed_off, handed_before + 3);
+    EXPECT_EQ(hub.transmitted(1).size(), 0u);
+    auto sealed = hub.transmitted(0);
+    ASSERT_EQ(sealed.size(), 3u);
+    for (rte_mbuf* frame : sealed) {
+        EXPECT_TRUE(hub.open_frame(hub.client(1), frame));
+        rte_pktmbuf_free(frame);
+    }
+}
+
 TEST(ExitPath, TtlOfOneGetsTimeExceededFromTheGateway) {
     HubFixture hub(exit_options());
     send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80, 1));
