@@ -46,6 +46,19 @@ std::vector<Bytes> uplink_frames(HubFixture& hub) {
     return frames;
 }
 
+// Sends a UDP packet of `size` bytes from client `from` to the internet. Returns the one
+// packet that left on the uplink, Ethernet stripped; empty, with a test failure, unless
+// exactly one did.
+Bytes send_out(HubFixture& hub, unsigned from, unsigned size = 100) {
+    send(hub, from, HubFixture::inner_udp(hub.client(from).tunnel_address, internet, size));
+    const auto frames = uplink_frames(hub);
+    if (frames.size() != 1) {
+        ADD_FAILURE() << frames.size() << " frames left on the uplink, not 1";
+        return {};
+    }
+    return Bytes(frames[0].begin() + 14, frames[0].end());
+}
+
 // What reached client `to` through the tunnel, opened.
 std::vector<Bytes> delivered(HubFixture& hub, unsigned to) {
     std::vector<Bytes> out;
@@ -109,10 +122,8 @@ TEST(ExitPath, OutboundIsMasqueradedAndTheAnswerComesBackSealed) {
 // arriving on worker 0's uplink queue is handed to worker 1, which seals it.
 TEST(ExitPath, ReturnTrafficIsSteeredToTheWorkerOwningItsPort) {
     HubFixture hub(exit_options(2));
-    send(hub, 1, HubFixture::inner_udp(hub.client(1).tunnel_address, internet, 100));
-    auto frames = uplink_frames(hub);
-    ASSERT_EQ(frames.size(), 1u);
-    const Bytes ip(frames[0].begin() + 14, frames[0].end());
+    const Bytes ip = send_out(hub, 1);
+    ASSERT_FALSE(ip.empty());
     EXPECT_TRUE(hub.exit_worker(1).nat->ports().contains(udp_port(ip, true)));
 
     const std::uint64_t handed_before = hub.worker(0).counters.handed_off;
@@ -191,10 +202,8 @@ void expect_icmp_back(HubFixture& hub, std::uint8_t type, std::uint8_t code,
 // batch, to the peer's new owner, which holds its send counter and seals.
 TEST(ExitPath, AnswersFollowAPeerThatMovedToAnotherWorker) {
     HubFixture hub(exit_options(2));
-    send(hub, 1, HubFixture::inner_udp(hub.client(1).tunnel_address, internet, 100));
-    auto frames = uplink_frames(hub);
-    ASSERT_EQ(frames.size(), 1u);
-    const Bytes ip(frames[0].begin() + 14, frames[0].end());
+    const Bytes ip = send_out(hub, 1);
+    ASSERT_FALSE(ip.empty());
     hub.slot(1).owner = 0;  // the flow stays in worker 1's NAT slice
     const std::uint64_t handed_before = hub.worker(1).counters.handed_off;
     for (int i = 0; i < 3; ++i) {
@@ -331,10 +340,8 @@ TEST(ExitPath, TheEgressLimitDropsTheExcess) {
     RateProfiles profiles;
     hub.exit().limits[0].egress.configure(
         profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
-    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 100));
-    auto frames = uplink_frames(hub);
-    ASSERT_EQ(frames.size(), 1u) << "the ingress direction is not limited";
-    const Bytes ip(frames[0].begin() + 14, frames[0].end());
+    const Bytes ip = send_out(hub, 0);
+    ASSERT_FALSE(ip.empty()) << "the ingress direction is not limited";
     for (int i = 0; i < 3; ++i) {
         hub.inject_uplink(0, answer_frame(ip, 1000));
     }
@@ -351,9 +358,8 @@ TEST(ExitPath, NewFlowsReachTheFlowLogQueueNamingThePeersKey) {
     hub.exit_worker(0).flow_log = std::make_unique<FlowLogQueue>("exit_test_log", 64);
     hub.exit().clock = WallClock::now();
     hub.slot(0).public_key.fill(0x42);
-    send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80));
-    auto frames = uplink_frames(hub);
-    ASSERT_EQ(frames.size(), 1u);
+    const Bytes ip = send_out(hub, 0, 80);
+    ASSERT_FALSE(ip.empty());
     FlowRecord records[4];
     ASSERT_EQ(hub.exit_worker(0).flow_log->pop(records, 4), 1u);
     EXPECT_EQ(records[0].event, FlowEvent::start);
@@ -361,8 +367,7 @@ TEST(ExitPath, NewFlowsReachTheFlowLogQueueNamingThePeersKey) {
     EXPECT_EQ(records[0].source, hub.client(0).tunnel_address);
     EXPECT_EQ(records[0].destination, internet);
     EXPECT_EQ(records[0].translated, HubFixture::uplink_ipv4);
-    EXPECT_EQ(records[0].translated_port,
-              udp_port(Bytes(frames[0].begin() + 14, frames[0].end()), true));
+    EXPECT_EQ(records[0].translated_port, udp_port(ip, true));
     EXPECT_EQ(records[0].source_port, 1000);
 }
 
