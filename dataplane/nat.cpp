@@ -540,9 +540,8 @@ bool NatTable::holds(std::uint32_t index, KeyKind kind, const FlowKey& key) cons
            same_16_bytes(record.inner_address.bytes.data(), key.local.data());
 }
 
-std::int32_t NatTable::lookup(KeyKind kind, const FlowKey& key) const {
-    return index(kind).find(hasher_(&key),
-                            [&](std::uint32_t entry) { return holds(entry, kind, key); });
+std::int32_t NatTable::lookup(KeyKind kind, const FlowKey& key, std::uint64_t hash) const {
+    return index(kind).find(hash, [&](std::uint32_t entry) { return holds(entry, kind, key); });
 }
 
 std::uint64_t NatTable::timeout(const NatFlowRecord& record) const {
@@ -606,8 +605,8 @@ void NatTable::release_port(unsigned pool_index, std::uint16_t port) {
     }
 }
 
-NatResult NatTable::create(const FlowKey& forward, PeerId peer, std::uint64_t now,
-                           std::uint32_t& index) {
+NatResult NatTable::create(const FlowKey& forward, std::uint64_t forward_hash, PeerId peer,
+                           std::uint64_t now, std::uint32_t& index) {
     if (free_count_ == 0) {
         return NatResult::table_full;
     }
@@ -623,7 +622,6 @@ NatResult NatTable::create(const FlowKey& forward, PeerId peer, std::uint64_t no
     index = free_[free_count_ - 1];
     // Both keys or neither: a half-inserted flow would translate one way only. (Neither
     // index can be full while an entry is free: each has two slots per entry.)
-    const std::uint64_t forward_hash = hasher_(&forward);
     if (!forward_.insert(forward_hash, index)) {
         return NatResult::table_full;
     }
@@ -766,12 +764,14 @@ NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, 
         return {result};
     }
     FlowKey key = outbound_key(ip, packet);
-    return outbound(ip, packet, key, lookup(KeyKind::forward, key), peer, now);
+    const std::uint64_t hash = hasher_(&key);
+    return outbound(ip, packet, key, hash, lookup(KeyKind::forward, key, hash), peer, now);
 }
 
 // `found`: the flow's index, or -1 when the key is not in the table.
 NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
-                              std::int32_t found, PeerId peer, std::uint64_t now) {
+                              std::uint64_t hash, std::int32_t found, PeerId peer,
+                              std::uint64_t now) {
     NatOutcome outcome;
     if (found >= 0) {
         outcome.flow = static_cast<std::uint32_t>(found);
@@ -781,7 +781,7 @@ NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const F
             outcome.created = true;
         }
     } else {
-        NatResult result = create(key, peer, now, outcome.flow);
+        NatResult result = create(key, hash, peer, now, outcome.flow);
         if (result != NatResult::translated) {
             ++counters_.refused;
             return {result};
@@ -874,12 +874,11 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
 // load has a few keys' work to arrive in, and only a few are in flight at once: started for
 // a whole burst at once, the later prefetches found the miss buffers full and were dropped
 // (perf, exit_out/1420/1000: the entry comparison stalled though prefetched).
-void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count,
-                           std::int32_t* found) const {
+void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
+                           std::uint64_t* hashes) const {
     constexpr unsigned entry_stage = 4;    // keys between the bucket's prefetch and its read
     constexpr unsigned compare_stage = 8;  // keys between the bucket's prefetch and the compare
     const FlowIndex& flows = index(kind);
-    std::uint64_t hashes[nat_burst_max];
     for (unsigned step = 0; step < count + compare_stage; ++step) {
         if (step < count) {
             hashes[step] = hasher_(&keys[step]);
@@ -908,6 +907,7 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
     FlowKey keys[nat_burst_max];
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
+    std::uint64_t hashes[nat_burst_max];
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
@@ -918,12 +918,13 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
                 which[pending++] = i;
             }
         }
-        lookup_bulk(KeyKind::forward, keys, pending, found);
+        lookup_bulk(KeyKind::forward, keys, pending, found, hashes);
         for (unsigned j = 0; j < pending; ++j) {
             unsigned i = which[j];
             // A miss may have been created by an earlier packet of this burst: look again.
-            std::int32_t index = found[j] >= 0 ? found[j] : lookup(KeyKind::forward, keys[j]);
-            outcomes[i] = outbound(ips[i], packets[j], keys[j], index, peers[i], now);
+            std::int32_t index =
+                found[j] >= 0 ? found[j] : lookup(KeyKind::forward, keys[j], hashes[j]);
+            outcomes[i] = outbound(ips[i], packets[j], keys[j], hashes[j], index, peers[i], now);
         }
     }
 }
@@ -934,6 +935,7 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
     FlowKey keys[nat_burst_max];
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
+    std::uint64_t hashes[nat_burst_max];
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
@@ -951,7 +953,7 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
             which[pending++] = i;
         }
         // Inbound packets never add or remove keys, so every hit and miss stays true.
-        lookup_bulk(KeyKind::reverse, keys, pending, found);
+        lookup_bulk(KeyKind::reverse, keys, pending, found, hashes);
         for (unsigned j = 0; j < pending; ++j) {
             outcomes[which[j]] = inbound(ips[which[j]], packets[j], found[j], now);
         }

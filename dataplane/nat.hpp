@@ -238,19 +238,26 @@ class NatTable {
     // Whether entry `index` holds the flow `key` names: compared with the entry's own record,
     // which the translation reads next anyway.
     bool holds(std::uint32_t index, KeyKind kind, const FlowKey& key) const;
-    void lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found) const;
+    // Also leaves each key's hash in `hashes`, for a second look or a new flow's insertion.
+    void lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
+                     std::uint64_t* hashes) const;
+    // `hash` is hasher_(&key): a new flow is inserted under it without hashing again.
     NatOutcome outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
-                        std::int32_t found, PeerId peer, std::uint64_t now);
+                        std::uint64_t hash, std::int32_t found, PeerId peer, std::uint64_t now);
     NatOutcome inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
                        std::uint64_t now);
     NatOutcome inbound_error(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
     void release();
 
-    std::int32_t lookup(KeyKind kind, const FlowKey& key) const;
+    std::int32_t lookup(KeyKind kind, const FlowKey& key) const {
+        return lookup(kind, key, hasher_(&key));
+    }
+    std::int32_t lookup(KeyKind kind, const FlowKey& key, std::uint64_t hash) const;
     static const NatOptions& validated(const NatOptions& options);
     bool expired(const Entry& entry, std::uint64_t now) const;
     std::uint64_t timeout(const NatFlowRecord& record) const;
-    NatResult create(const FlowKey& forward, PeerId peer, std::uint64_t now, std::uint32_t& index);
+    NatResult create(const FlowKey& forward, std::uint64_t forward_hash, PeerId peer,
+                     std::uint64_t now, std::uint32_t& index);
     void restart(Entry& entry, PeerId peer, std::uint64_t now);
     void remove(std::uint32_t index);
     void push_pending(const NatFlowRecord& record);

@@ -426,8 +426,8 @@ TEST_P(NatRoundTrip, RandomAddressesPortsAndPayloads) {
             Spec translated = sent;
             translated.source = is_v6 ? options.uplink_v6 : options.uplink_v4;
             translated.source_port = table->flow(outcome.flow).translated_port;
-            ASSERT_EQ(packet, build(translated)) << "outbound, round " << table_round << " flow "
-                                                 << flow;
+            ASSERT_EQ(packet, build(translated))
+                << "outbound, round " << table_round << " flow " << flow;
             Bytes answer = build(reply_to(translated));
             ASSERT_EQ(in(*table, answer, 11).result, NatResult::translated);
             ASSERT_EQ(answer, build(reply_to(sent)))
