@@ -44,7 +44,7 @@ namespace meshgate::dataplane {
     X(nat_table_full, "new exit flow refused: this worker's NAT table is full")            \
     X(nat_ports_exhausted, "new exit flow refused: no free port in this worker's range")   \
     X(nat_unsupported, "exit packet NAT cannot translate (protocol, ICMP type, family)")   \
-    X(nat_fragment, "non-first fragment: no ports to translate")                           \
+    X(nat_fragment, "later fragment whose first fragment was not translated")              \
     X(nat_malformed, "truncated or inconsistent packet seen by NAT")                       \
     X(nat_peer_mismatch, "return traffic whose destination no longer routes to its peer")
 

@@ -180,7 +180,8 @@ unsigned ExitNode::poll_control_queue(Handoff& handoff, rte_ring* to_control) {
     classify_uplink(received, shared_->uplink, out, control_counters_);
     send_to_control(out.neighbour, to_control, Drop::neighbour_ring_full, control_counters_);
     // The control thread owns no port slice: every packet goes to a worker.
-    steer_inbound(out.inbound, shared_->workers, *shared_, handoff, control_counters_);
+    steer_inbound(out.inbound, shared_->workers, *shared_, handoff, control_fragment_owners_,
+                  control_counters_);
     return received.count;
 }
 
@@ -206,7 +207,8 @@ void ExitNode::render(std::ostream& out, const std::vector<std::string>& peer_na
         out << "nat worker " << w << ": ports " << nat.ports().first << "-" << nat.ports().last
             << ", active " << c.active << ", created " << c.created << ", refused " << c.refused
             << ", expired " << c.expired << ", records lost " << c.records_lost
-            << "; ICMP errors sent " << workers_[w]->icmp_errors_sent << ", suppressed "
+            << ", later fragments " << c.fragments << "; ICMP errors sent "
+            << workers_[w]->icmp_errors_sent << ", suppressed "
             << workers_[w]->icmp_errors_suppressed << "; uplink pings answered "
             << workers_[w]->uplink_echo_replies << "\n";
     }

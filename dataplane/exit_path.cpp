@@ -365,20 +365,33 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
     transmit(packets, worker);
 }
 
-unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit) {
-    const std::optional<std::uint16_t> port = nat_inbound_port(
-        rte_pktmbuf_mtod(packet, const std::uint8_t*), rte_pktmbuf_data_len(packet));
-    return port ? owner_of_port(exit.ports, exit.workers, *port) : exit.workers;
+unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit, FragmentMap& fragment_owners,
+                      std::uint64_t now) {
+    const NatSteering steering = nat_inbound_steering(rte_pktmbuf_mtod(packet, const std::uint8_t*),
+                                                      rte_pktmbuf_data_len(packet));
+    if (steering.port) {
+        const unsigned owner = owner_of_port(exit.ports, exit.workers, *steering.port);
+        if (steering.fragment) {
+            // A first fragment: the rest of its datagram follows it to the same worker.
+            fragment_owners.remember(*steering.fragment, owner, now);
+        }
+        return owner;
+    }
+    if (steering.fragment) {
+        return fragment_owners.find(*steering.fragment, now).value_or(exit.workers);
+    }
+    return exit.workers;
 }
 
 void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Handoff& handoff,
-                   WorkerCounters& counters) {
+                   FragmentMap& fragment_owners, WorkerCounters& counters) {
     if (exit.workers == 1 && self == 0) {
         return;  // the only worker owns every port, and refuses what no port names
     }
+    const std::uint64_t now = rte_rdtsc();
     HandoffBatch foreign(handoff, counters);
     keep_if(inbound, [&](rte_mbuf* packet) {
-        unsigned owner = uplink_owner(packet, exit);
+        unsigned owner = uplink_owner(packet, exit, fragment_owners, now);
         if (owner == exit.workers) {
             if (self != exit.workers) {
                 return true;  // nobody's port: refused (and counted) right here
@@ -406,7 +419,8 @@ unsigned receive_from_uplink(WorkerContext& worker) {
     prefetch_lookahead_headers(state.lookahead);
     send_to_control(out.neighbour, worker.shared->to_control, Drop::neighbour_ring_full,
                     worker.counters);
-    steer_inbound(out.inbound, worker.id, exit, *worker.shared->handoff, worker.counters);
+    steer_inbound(out.inbound, worker.id, exit, *worker.shared->handoff, state.fragment_owners,
+                  worker.counters);
     exit_inbound(out.inbound, worker);
     return received.count;
 }

@@ -91,6 +91,9 @@ struct ExitShared {
     NextHopMacs next_hop;
 };
 
+// Datagrams whose first fragment a steering thread handed on, remembered at once (64 B each).
+constexpr std::uint32_t fragment_steering_slots = 1024;
+
 // One worker's exit state, owned by its lcore (the control thread reads counters racily).
 struct alignas(64) ExitWorker {
     const ExitShared* shared = nullptr;
@@ -104,6 +107,9 @@ struct alignas(64) ExitWorker {
     std::uint64_t icmp_errors_sent = 0;
     std::uint64_t icmp_errors_suppressed = 0;  // over the limiter's rate: dropped unanswered
     std::uint64_t uplink_echo_replies = 0;     // pings to the uplink address, answered
+    // Which worker owns the datagrams whose first fragment this worker steered (uplink_owner).
+    FragmentMap fragment_owners{fragment_steering_slots,
+                                fragment_lifetime_seconds* rte_get_tsc_hz()};
 
     ExitWorker() = default;
     ExitWorker(const ExitWorker&) = delete;
@@ -132,12 +138,15 @@ void exit_housekeeping(WorkerContext& worker, bool idle);
 
 // The worker whose port slice holds an inbound packet's NAT port; `exit.workers` when no
 // worker owns it (not a NAT port, or nothing to translate: any worker may refuse it).
-unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit);
+// A first fragment's owner is remembered in `fragment_owners` (the steering thread's own) for
+// the datagram's later fragments, which carry no port.
+unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit, FragmentMap& fragment_owners,
+                      std::uint64_t now);
 
 // Hands the packets of `inbound` that belong to another worker than `self` to their owners
 // (HandoffStage::uplink) and keeps the rest in place. The control thread, which owns no
 // slice, passes self = exit.workers: unowned packets then go to worker 0, which counts them.
 void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Handoff& handoff,
-                   WorkerCounters& counters);
+                   FragmentMap& fragment_owners, WorkerCounters& counters);
 
 }  // namespace meshgate::dataplane

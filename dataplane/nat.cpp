@@ -1,5 +1,6 @@
 #include "dataplane/nat.hpp"
 
+#include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
@@ -23,6 +24,9 @@ struct NatPacket {
     std::uint16_t destination_port = 0;  // ICMP echo: 0
     std::uint8_t tcp_flags = 0;
     std::uint8_t icmp_type = 0;
+    // Fragments: the first carries the transport header, the later ones only data.
+    enum class Fragment : std::uint8_t { none, first, later } fragment = Fragment::none;
+    std::uint32_t identification = 0;  // of a fragmented datagram
 
     bool v6() const { return version == 6; }
     std::uint32_t address_length() const { return v6() ? 16 : 4; }
@@ -187,6 +191,19 @@ ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint
     return written;
 }
 
+// Moves one end of a datagram's later fragment, which carries no transport header: the address,
+// and the IPv4 header checksum. (The transport checksum, in the first fragment, covers the
+// whole datagram; the first fragment's translation already moved it.)
+void move_address(std::uint8_t* ip, const NatPacket& packet, std::uint32_t address_offset,
+                  const IpAddress& address) {
+    if (!packet.v6()) {
+        ChecksumDelta delta;
+        delta.replace(ip + address_offset, address.bytes.data(), 4);
+        delta.apply(ip + 10);
+    }
+    std::memcpy(ip + address_offset, address.bytes.data(), packet.address_length());
+}
+
 // ---- parsing: every read is checked against the bytes the buffer holds ------------------
 
 // A quoted packet (inside an ICMP error) is usually cut short: its length field describes the
@@ -200,13 +217,19 @@ NatResult parse_ipv4(const std::uint8_t* ip, std::uint32_t length, bool quoted, 
     if (header < 20 || header > length || total < header || (!quoted && total > length)) {
         return NatResult::malformed;
     }
-    if ((load_be16(ip + 6) & 0x1FFF) != 0) {
-        return NatResult::fragment;
-    }
     packet.version = 4;
     packet.protocol = ip[9];
     packet.l4 = header;
     packet.end = std::min(total, length);
+    const std::uint16_t fragment = load_be16(ip + 6);
+    if ((fragment & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+        packet.identification = load_be16(ip + 4);
+        if ((fragment & RTE_IPV4_HDR_OFFSET_MASK) != 0) {
+            packet.fragment = NatPacket::Fragment::later;
+            return NatResult::fragment;
+        }
+        packet.fragment = NatPacket::Fragment::first;
+    }
     return NatResult::translated;
 }
 
@@ -231,8 +254,21 @@ NatResult parse_ipv6(const std::uint8_t* ip, std::uint32_t length, bool quoted, 
         if (offset + 8 > end) {
             return NatResult::malformed;
         }
-        if (next == 44 && (load_be16(ip + offset + 2) & 0xFFF8) != 0) {
-            return NatResult::fragment;
+        if (next == 44) {
+            const std::uint16_t fragment = load_be16(ip + offset + 2);
+            packet.identification = static_cast<std::uint32_t>(load_be16(ip + offset + 4)) << 16 |
+                                    load_be16(ip + offset + 6);
+            // Offset 0 without "more fragments" is an atomic fragment (RFC 6946): whole.
+            packet.fragment =
+                (fragment & 1) != 0 ? NatPacket::Fragment::first : NatPacket::Fragment::none;
+            if ((fragment & 0xFFF8) != 0) {
+                packet.version = 6;
+                packet.protocol = ip[offset];
+                packet.l4 = offset + 8;
+                packet.end = end;
+                packet.fragment = NatPacket::Fragment::later;
+                return NatResult::fragment;
+            }
         }
         std::uint32_t size = next == 44 ? 8 : (ip[offset + 1] + 1u) * 8;
         next = ip[offset];
@@ -408,11 +444,22 @@ unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port) {
     return extra + (offset - long_part) / base;
 }
 
-std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length) {
-    NatPacket packet;
-    if (parse(ip, length, false, packet) != NatResult::translated) {
-        return std::nullopt;
-    }
+namespace {
+
+// The quadruple a fragmented datagram's fragments share, as they arrive (before translation).
+FragmentKey fragment_key(const std::uint8_t* ip, const NatPacket& packet,
+                         FragmentDirection direction) {
+    FragmentKey key;
+    key.version = packet.version;
+    key.protocol = packet.protocol;
+    key.direction = direction;
+    key.identification = packet.identification;
+    std::memcpy(key.source.data(), ip + packet.source_offset(), packet.address_length());
+    std::memcpy(key.destination.data(), ip + packet.destination_offset(), packet.address_length());
+    return key;
+}
+
+std::optional<std::uint16_t> inbound_port_of(const std::uint8_t* ip, const NatPacket& packet) {
     if (!is_icmp(packet.protocol)) {
         return packet.destination_port;
     }
@@ -430,6 +477,28 @@ std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint3
     return quoted.source_port;
 }
 
+}  // namespace
+
+std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length) {
+    return nat_inbound_steering(ip, length).port;
+}
+
+NatSteering nat_inbound_steering(const std::uint8_t* ip, std::uint32_t length) {
+    NatSteering steering;
+    NatPacket packet;
+    const NatResult result = parse(ip, length, false, packet);
+    if (result != NatResult::translated && result != NatResult::fragment) {
+        return steering;
+    }
+    if (packet.fragment != NatPacket::Fragment::none) {
+        steering.fragment = fragment_key(ip, packet, FragmentDirection::from_uplink);
+    }
+    if (result == NatResult::translated) {
+        steering.port = inbound_port_of(ip, packet);
+    }
+    return steering;
+}
+
 // ---- the table: cold path -----------------------------------------------------------------
 
 const NatOptions& NatTable::validated(const NatOptions& options) {
@@ -438,6 +507,10 @@ const NatOptions& NatTable::validated(const NatOptions& options) {
     }
     if (options.ports.size() == 0) {
         throw std::invalid_argument("nat: empty port range");
+    }
+    if (options.fragment_slots == 0 || options.fragment_slots > (1u << 20) ||
+        options.fragment_lifetime_seconds == 0) {
+        throw std::invalid_argument("nat: fragment slots must be 1 .. 2^20, lifetime at least 1 s");
     }
     if (options.uplink_v4.is_v6 || !options.uplink_v6.is_v6) {
         throw std::invalid_argument("nat: uplink addresses of the wrong family");
@@ -451,6 +524,8 @@ const NatOptions& NatTable::validated(const NatOptions& options) {
 
 NatTable::NatTable(const std::string& name_prefix, const NatOptions& options)
     : options_(validated(options)),
+      fragments_(options.fragment_slots,
+                 std::uint64_t{options.fragment_lifetime_seconds} * options.ticks_per_second),
       forward_(name_prefix + "_f", options.capacity, options.socket),
       reverse_(name_prefix + "_r", options.capacity, options.socket) {
     const NatTimeouts& t = options.timeouts;
@@ -760,6 +835,9 @@ NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, 
                                         std::uint64_t now) {
     NatPacket packet;
     NatResult result = check_outbound(ip, length, packet);
+    if (result == NatResult::fragment) {
+        return outbound_fragment(ip, packet, peer, now);
+    }
     if (result != NatResult::translated) {
         return {result};
     }
@@ -787,6 +865,10 @@ NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const F
             return {result};
         }
         outcome.created = true;
+    }
+    if (packet.fragment == NatPacket::Fragment::first) {
+        fragments_.remember(fragment_key(ip, packet, FragmentDirection::to_uplink), outcome.flow,
+                            now);
     }
     NatFlowRecord& record = entries_[outcome.flow].record;
     move_endpoint<false>(ip, packet, packet.source_offset(), uplink(packet.v6()),
@@ -839,6 +921,9 @@ NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, s
     NatPacket packet;
     bool error = false;
     NatResult result = check_inbound(ip, length, packet, error);
+    if (result == NatResult::fragment) {
+        return inbound_fragment(ip, packet, now);
+    }
     if (result != NatResult::translated) {
         return {result};
     }
@@ -848,10 +933,73 @@ NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, s
     return inbound(ip, packet, lookup(KeyKind::reverse, inbound_key(ip, packet)), now);
 }
 
+// ---- later fragments: translated as their datagram's first fragment was -------------------
+
+NatTable::Entry* NatTable::fragment_flow(const FragmentKey& key, const NatPacket& packet,
+                                         std::uint64_t now) {
+    const std::optional<std::uint32_t> flow = fragments_.find(key, now);
+    if (!flow) {
+        return nullptr;
+    }
+    Entry& entry = entries_[*flow];
+    // The flow may have ended, and its entry taken by another, since the first fragment.
+    if (!entry.live || expired(entry, now) || entry.record.protocol != packet.protocol ||
+        entry.record.remote_address.is_v6 != packet.v6()) {
+        return nullptr;
+    }
+    return &entry;
+}
+
+NatOutcome NatTable::outbound_fragment(std::uint8_t* ip, const NatPacket& packet, PeerId peer,
+                                       std::uint64_t now) {
+    const FragmentKey key = fragment_key(ip, packet, FragmentDirection::to_uplink);
+    Entry* entry = fragment_flow(key, packet, now);
+    if (entry == nullptr || entry->record.peer != peer ||
+        entry->record.inner_address.bytes != key.source ||
+        entry->record.remote_address.bytes != key.destination) {
+        return {NatResult::fragment};
+    }
+    move_address(ip, packet, packet.source_offset(), uplink(packet.v6()));
+    return fragment_translated(*entry, true, packet.end, now);
+}
+
+NatOutcome NatTable::inbound_fragment(std::uint8_t* ip, const NatPacket& packet,
+                                      std::uint64_t now) {
+    const IpAddress& address = uplink(packet.v6());
+    if (is_zero(address) ||
+        !same_address(ip + packet.destination_offset(), address, packet.address_length())) {
+        return {NatResult::no_flow};
+    }
+    const FragmentKey key = fragment_key(ip, packet, FragmentDirection::from_uplink);
+    Entry* entry = fragment_flow(key, packet, now);
+    if (entry == nullptr || entry->record.remote_address.bytes != key.source) {
+        return {NatResult::fragment};
+    }
+    move_address(ip, packet, packet.destination_offset(), entry->record.inner_address);
+    return fragment_translated(*entry, false, packet.end, now);
+}
+
+// A later fragment counts on its flow as the flow's other packets do, and keeps it alive.
+NatOutcome NatTable::fragment_translated(Entry& entry, bool outbound, std::uint32_t bytes,
+                                         std::uint64_t now) {
+    NatFlowRecord& record = entry.record;
+    ++(outbound ? record.packets_out : record.packets_in);
+    (outbound ? record.bytes_out : record.bytes_in) += bytes;
+    record.last_seen = now;
+    ++counters_.fragments;
+    return {.result = NatResult::translated,
+            .peer = record.peer,
+            .flow = static_cast<std::uint32_t>(&entry - entries_)};
+}
+
 NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
                              std::uint64_t now) {
     if (found < 0 || expired(entries_[found], now)) {
         return {NatResult::no_flow};
+    }
+    if (packet.fragment == NatPacket::Fragment::first) {
+        fragments_.remember(fragment_key(ip, packet, FragmentDirection::from_uplink),
+                            static_cast<std::uint32_t>(found), now);
     }
     NatFlowRecord& record = entries_[found].record;
     move_endpoint<false>(ip, packet, packet.destination_offset(), record.inner_address,
@@ -908,14 +1056,18 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
+    unsigned fragments[nat_burst_max];  // later fragments, translated after the burst's others
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
+        unsigned later_fragments = 0;
         for (unsigned i = start; i < end; ++i) {
             outcomes[i] = {check_outbound(ips[i], lengths[i], packets[pending])};
             if (outcomes[i].result == NatResult::translated) {
                 keys[pending] = outbound_key(ips[i], packets[pending]);
                 which[pending++] = i;
+            } else if (outcomes[i].result == NatResult::fragment) {
+                fragments[later_fragments++] = i;  // after their first fragments, below
             }
         }
         lookup_bulk(KeyKind::forward, keys, pending, found, hashes);
@@ -925,6 +1077,12 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
             std::int32_t index =
                 found[j] >= 0 ? found[j] : lookup(KeyKind::forward, keys[j], hashes[j]);
             outcomes[i] = outbound(ips[i], packets[j], keys[j], hashes[j], index, peers[i], now);
+        }
+        for (unsigned f = 0; f < later_fragments; ++f) {
+            const unsigned i = fragments[f];
+            NatPacket packet;
+            check_outbound(ips[i], lengths[i], packet);
+            outcomes[i] = outbound_fragment(ips[i], packet, peers[i], now);
         }
     }
 }
@@ -936,12 +1094,18 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
+    unsigned fragments[nat_burst_max];  // later fragments, translated after the burst's others
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
+        unsigned later_fragments = 0;
         for (unsigned i = start; i < end; ++i) {
             bool error = false;
             outcomes[i] = {check_inbound(ips[i], lengths[i], packets[pending], error)};
+            if (outcomes[i].result == NatResult::fragment) {
+                fragments[later_fragments++] = i;  // after their first fragments, below
+                continue;
+            }
             if (outcomes[i].result != NatResult::translated) {
                 continue;
             }
@@ -956,6 +1120,13 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
         lookup_bulk(KeyKind::reverse, keys, pending, found, hashes);
         for (unsigned j = 0; j < pending; ++j) {
             outcomes[which[j]] = inbound(ips[which[j]], packets[j], found[j], now);
+        }
+        for (unsigned f = 0; f < later_fragments; ++f) {
+            const unsigned i = fragments[f];
+            NatPacket packet;
+            bool error = false;
+            check_inbound(ips[i], lengths[i], packet, error);
+            outcomes[i] = inbound_fragment(ips[i], packet, now);
         }
     }
 }

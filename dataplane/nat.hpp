@@ -22,6 +22,7 @@
 
 #include "dataplane/allowed_ips.hpp"
 #include "dataplane/flow_index.hpp"
+#include "dataplane/fragment_map.hpp"
 #include "dataplane/headers.hpp"
 
 namespace meshgate::dataplane {
@@ -69,6 +70,16 @@ unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port);
 // carries no such port (translate_inbound() refuses it and says why). Any thread.
 std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length);
 
+// What steers an inbound packet to the worker whose table holds its flow: the port above, and
+// for a fragment its datagram's key. A first fragment has both; the steering worker remembers
+// the port's owner under the key (FragmentMap) for the later fragments, which have only the
+// key. Any thread.
+struct NatSteering {
+    std::optional<std::uint16_t> port;
+    std::optional<FragmentKey> fragment;
+};
+NatSteering nat_inbound_steering(const std::uint8_t* ip, std::uint32_t length);
+
 // Idle timeouts in seconds. RFC 5382 REQ-5: established TCP at least 2 h 4 min, transitory at
 // least 4 min; RFC 4787 REQ-5: UDP at least 2 min (5 recommended); ICMP echo: RFC 5508 asks
 // for at least 60 s.
@@ -95,6 +106,10 @@ struct NatOptions {
     // Flows retired outside expire() (an outbound packet restarting an idle flow) wait here
     // for the next expire() to report them.
     std::uint32_t pending_records = 256;
+    // Datagrams whose first fragment was translated, remembered for their later fragments
+    // (fragment_map.hpp) for `fragment_lifetime_seconds`.
+    std::uint32_t fragment_slots = 4096;
+    std::uint32_t fragment_lifetime_seconds = dataplane::fragment_lifetime_seconds;
     int socket = SOCKET_ID_ANY;
 };
 
@@ -133,6 +148,7 @@ struct NatCounters {
     std::uint64_t refused = 0;  // table_full + ports_exhausted
     std::uint64_t expired = 0;
     std::uint64_t records_lost = 0;  // ended flows not reported: the pending queue was full
+    std::uint64_t fragments = 0;     // later fragments translated as their first fragment was
 };
 
 struct NatPacket;  // a parsed header chain (nat.cpp)
@@ -247,6 +263,14 @@ class NatTable {
     NatOutcome inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
                        std::uint64_t now);
     NatOutcome inbound_error(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
+    // A datagram's later fragments, translated as its first fragment was (fragment_map.hpp).
+    NatOutcome outbound_fragment(std::uint8_t* ip, const NatPacket& packet, PeerId peer,
+                                 std::uint64_t now);
+    NatOutcome inbound_fragment(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
+    // The flow a later fragment's first fragment was translated by, if it is still that flow.
+    Entry* fragment_flow(const FragmentKey& key, const NatPacket& packet, std::uint64_t now);
+    NatOutcome fragment_translated(Entry& entry, bool outbound, std::uint32_t bytes,
+                                   std::uint64_t now);
     void release();
 
     std::int32_t lookup(KeyKind kind, const FlowKey& key) const {
@@ -269,6 +293,7 @@ class NatTable {
     const IpAddress& uplink(bool v6) const { return v6 ? options_.uplink_v6 : options_.uplink_v4; }
 
     NatOptions options_;
+    FragmentMap fragments_;
     std::uint64_t timeout_ticks_[4] = {};  // established, transitory, UDP, ICMP
     FlowHasher hasher_;                    // keyed at random: one secret for both indexes
     FlowIndex forward_;

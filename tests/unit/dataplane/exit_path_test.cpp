@@ -137,6 +137,59 @@ TEST(ExitPath, ReturnTrafficIsSteeredToTheWorkerOwningItsPort) {
     rte_pktmbuf_free(sealed[0]);
 }
 
+// `ip` (IPv4) as one fragment of its datagram: the flags and offset field set, the header
+// checksum made right again.
+Bytes as_fragment(Bytes ip, std::uint16_t flags_and_offset) {
+    auto* header = reinterpret_cast<rte_ipv4_hdr*>(ip.data());
+    header->fragment_offset = rte_cpu_to_be_16(flags_and_offset);
+    header->hdr_checksum = 0;
+    header->hdr_checksum = rte_ipv4_cksum(header);
+    return ip;
+}
+
+// A fragmented datagram each way, with two workers: peer 1's fragments reach its owner, worker
+// 1, through worker 0; the answer's fragments arrive on worker 0's uplink queue, the first
+// steered by its port, the last by what steering the first left behind. All arrive in one
+// burst, the later fragment right behind its first.
+TEST(ExitPath, FragmentedDatagramsCrossTheExitBothWays) {
+    HubFixture hub(exit_options(2));
+    const Bytes whole = HubFixture::inner_udp(hub.client(1).tunnel_address, internet, 200);
+    rte_mbuf* out[2] = {hub.client_frame(hub.client(1), as_fragment(whole, 0x2000)),
+                        hub.client_frame(hub.client(1), as_fragment(whole, 100))};
+    hub.inject(0, out, 2);
+    hub.run_until_idle();
+    const auto frames = uplink_frames(hub);
+    ASSERT_EQ(frames.size(), 2u);
+    std::uint16_t nat_port = 0;
+    for (const Bytes& frame : frames) {
+        const Bytes ip(frame.begin() + 14, frame.end());
+        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(ip.data());
+        EXPECT_EQ(header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
+        EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
+        if ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) == 0) {
+            nat_port = udp_port(ip, true);
+        }
+    }
+    EXPECT_TRUE(hub.exit_worker(1).nat->ports().contains(nat_port));
+
+    Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 200);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
+    udp->src_port = rte_cpu_to_be_16(udp_port(whole, false));
+    udp->dst_port = rte_cpu_to_be_16(nat_port);
+    hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 0x2000)));
+    hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 100)));
+    hub.run_until_idle();
+    const auto back = delivered(hub, 1);
+    ASSERT_EQ(back.size(), 2u);
+    for (const Bytes& ip : back) {
+        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(ip.data());
+        EXPECT_EQ(header->dst_addr, hub.client(1).tunnel_address.v4_network_order());
+        EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
+    }
+    EXPECT_EQ(hub.exit_worker(1).nat->counters().fragments, 2u);
+    EXPECT_EQ(hub.worker(0).counters.total_drops() + hub.worker(1).counters.total_drops(), 0u);
+}
+
 TEST(ExitPath, UplinkOwnerFollowsTheNatPort) {
     HubFixture hub(exit_options(2));
     const PortRange second = split_port_range(hub.exit().ports, 2, 1);
@@ -145,7 +198,8 @@ TEST(ExitPath, UplinkOwnerFollowsTheNatPort) {
         Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 60);
         reinterpret_cast<rte_udp_hdr*>(answer.data() + 20)->dst_port = rte_cpu_to_be_16(port);
         rte_mbuf* packet = test::make_packet(answer);
-        EXPECT_EQ(uplink_owner(packet, hub.exit()), owner) << "port " << port;
+        FragmentMap fragment_owners(16, 1000);
+        EXPECT_EQ(uplink_owner(packet, hub.exit(), fragment_owners, 1), owner) << "port " << port;
         rte_pktmbuf_free(packet);
     }
 }

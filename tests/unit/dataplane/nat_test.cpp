@@ -476,12 +476,29 @@ TEST(NatTranslation, UdpChecksumComputingToZeroIsSentAsAllOnes) {
     }
 }
 
-TEST(NatTranslation, FirstFragmentTranslatesLaterFragmentsAreRefused) {
+// `packet` (IPv4 or IPv6) with its source or destination address replaced, and the IPv4 header
+// checksum computed afresh: what a later fragment must look like once translated. Its other
+// bytes are data, whatever they resemble.
+Bytes with_address(Bytes packet, bool source, const IpAddress& address) {
+    const bool is_v6 = (packet[0] >> 4) == 6;
+    const std::size_t at = is_v6 ? (source ? 8 : 24) : (source ? 12 : 16);
+    std::copy_n(address.bytes.begin(), is_v6 ? 16 : 4, packet.begin() + at);
+    if (!is_v6) {
+        put16(&packet[10], 0);
+        put16(&packet[10], finish(add_words(packet.data(), 20)));
+    }
+    return packet;
+}
+
+// An IPv4 datagram's later fragments carry no ports: they are translated as their first
+// fragment was, both ways, and only the addresses and the header checksum change.
+TEST(NatFragments, Ipv4LaterFragmentsFollowTheirFirst) {
     auto table = make_table();
     Spec first = client_spec(false, Proto::udp);
     first.ipv4_fragment = 0x2000;  // more fragments, offset 0
     Bytes packet = build(first);
-    ASSERT_EQ(out(*table, packet, 0).result, NatResult::translated);
+    NatOutcome outcome = out(*table, packet, 0);
+    ASSERT_EQ(outcome.result, NatResult::translated);
     Spec translated = first;
     translated.source = uplink4;
     translated.source_port = table->ports().first;
@@ -490,10 +507,100 @@ TEST(NatTranslation, FirstFragmentTranslatesLaterFragmentsAreRefused) {
     Spec later = first;
     later.ipv4_fragment = 0x2000 | 185;  // offset 1480
     Bytes fragment = build(later);
-    const Bytes before = fragment;
-    EXPECT_EQ(out(*table, fragment, 0).result, NatResult::fragment);
-    EXPECT_EQ(in(*table, fragment, 0).result, NatResult::fragment);
-    EXPECT_EQ(fragment, before);
+    const Bytes expected_out = with_address(fragment, true, uplink4);
+    NatOutcome fragment_outcome = out(*table, fragment, 1);
+    ASSERT_EQ(fragment_outcome.result, NatResult::translated);
+    EXPECT_EQ(fragment_outcome.flow, outcome.flow);
+    EXPECT_EQ(fragment_outcome.peer, peer_a);
+    EXPECT_EQ(fragment, expected_out);
+
+    // The answer, fragmented too: first by its port, the last by the first's record.
+    Spec answer = reply_to(translated);
+    answer.ipv4_fragment = 0x2000;
+    Bytes answer_first = build(answer);
+    ASSERT_EQ(in(*table, answer_first, 1).result, NatResult::translated);
+    EXPECT_EQ(answer_first, build([&] {
+                  Spec back = reply_to(first);
+                  back.ipv4_fragment = 0x2000;
+                  return back;
+              }()));
+    answer.ipv4_fragment = 185;  // the last: offset 1480, no more fragments
+    Bytes answer_last = build(answer);
+    const Bytes expected_in = with_address(answer_last, false, inner4);
+    NatOutcome back = in(*table, answer_last, 1);
+    ASSERT_EQ(back.result, NatResult::translated);
+    EXPECT_EQ(back.peer, peer_a);
+    EXPECT_EQ(answer_last, expected_in);
+
+    EXPECT_EQ(table->counters().fragments, 2u);
+    const NatFlowRecord& flow = table->flow(outcome.flow);
+    EXPECT_EQ(flow.packets_out, 2u);
+    EXPECT_EQ(flow.packets_in, 2u);
+    EXPECT_EQ(flow.bytes_out, build(first).size() + build(later).size());
+}
+
+// A fragmented ping: the identifier is in the first fragment only, both ways.
+TEST(NatFragments, Ipv4EchoFollowsItsFirstFragment) {
+    auto table = make_table();
+    Spec first = client_spec(false, Proto::icmp, 77);
+    first.payload = pattern(1000);
+    first.ipv4_fragment = 0x2000;
+    Bytes packet = build(first);
+    ASSERT_EQ(out(*table, packet, 0).result, NatResult::translated);
+    Spec later = first;
+    later.ipv4_fragment = 125;
+    Bytes fragment = build(later);
+    EXPECT_EQ(out(*table, fragment, 0).result, NatResult::translated);
+
+    Spec translated = first;
+    translated.source = uplink4;
+    translated.source_port = table->flow(0).translated_port;
+    Spec answer = reply_to(translated);
+    Bytes answer_first = build(answer);
+    EXPECT_EQ(in(*table, answer_first, 0).result, NatResult::translated);
+    answer.ipv4_fragment = 125;
+    Bytes answer_last = build(answer);
+    EXPECT_EQ(in(*table, answer_last, 0).result, NatResult::translated);
+}
+
+// A later fragment is refused (and left as it was) unless the first fragment of the same
+// datagram (same addresses, protocol and identification) was translated for the same peer,
+// within the last two seconds.
+TEST(NatFragments, LaterFragmentsWithoutTheirFirstAreRefused) {
+    auto table = make_table();
+    Spec later = client_spec(false, Proto::udp);
+    later.ipv4_fragment = 185;
+    const auto refused = [&](Bytes fragment, std::uint64_t now, PeerId peer, const char* why) {
+        const Bytes before = fragment;
+        EXPECT_EQ(out(*table, fragment, now, peer).result, NatResult::fragment) << why;
+        EXPECT_EQ(fragment, before) << why;
+    };
+    refused(build(later), 0, peer_a, "before any first fragment");
+
+    Spec first = later;
+    first.ipv4_fragment = 0x2000;
+    Bytes packet = build(first);
+    ASSERT_EQ(out(*table, packet, 10).result, NatResult::translated);
+
+    Bytes other_datagram = build(later);
+    put16(&other_datagram[4], 0x4321);
+    put16(&other_datagram[10], 0);
+    put16(&other_datagram[10], finish(add_words(other_datagram.data(), 20)));
+    refused(other_datagram, 10, peer_a, "another identification");
+    refused(build(later), 10, peer_b, "another peer");
+    refused(build(later), 12, peer_a, "after the lifetime");
+    Bytes in_time = build(later);
+    EXPECT_EQ(out(*table, in_time, 11, peer_a).result, NatResult::translated);
+
+    // From the uplink, a later fragment no first fragment opened is refused too.
+    Spec stray = reply_to(client_spec(false, Proto::udp));
+    stray.destination = uplink4;
+    stray.ipv4_fragment = 185;
+    Bytes answer = build(stray);
+    const Bytes before = answer;
+    EXPECT_EQ(in(*table, answer, 11).result, NatResult::fragment);
+    EXPECT_EQ(answer, before);
+    EXPECT_EQ(table->counters().fragments, 1u);
 }
 
 // IPv6 puts fragmentation in an extension header between the IP header and the transport.
@@ -507,7 +614,7 @@ Bytes with_fragment_header(Bytes packet, std::uint16_t offset_and_more) {
     return packet;
 }
 
-TEST(NatTranslation, Ipv6FragmentHeader) {
+TEST(NatFragments, Ipv6LaterFragmentsFollowTheirFirst) {
     auto table = make_table();
     Spec sent = client_spec(true, Proto::udp);
     Bytes packet = with_fragment_header(build(sent), 0x0001);  // offset 0, more fragments
@@ -518,9 +625,16 @@ TEST(NatTranslation, Ipv6FragmentHeader) {
     EXPECT_EQ(packet, with_fragment_header(build(translated), 0x0001));
 
     Bytes later = with_fragment_header(build(sent), 185 << 3);
-    const Bytes before = later;
-    EXPECT_EQ(out(*table, later, 0).result, NatResult::fragment);
-    EXPECT_EQ(later, before);
+    const Bytes expected = with_address(later, true, uplink6);
+    EXPECT_EQ(out(*table, later, 0).result, NatResult::translated);
+    EXPECT_EQ(later, expected);
+
+    // Another identification: another datagram, whose first fragment was not seen.
+    Bytes other = with_fragment_header(build(sent), 185 << 3);
+    other[40 + 7] ^= 1;
+    const Bytes before = other;
+    EXPECT_EQ(out(*table, other, 0).result, NatResult::fragment);
+    EXPECT_EQ(other, before);
 }
 
 TEST(NatTranslation, UnsupportedAndUnknownTrafficIsLeftAlone) {
