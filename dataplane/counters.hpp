@@ -38,6 +38,8 @@ namespace meshgate::dataplane {
     X(exit_not_permitted, "uplink destination, and the peer lacks the exit permission")    \
     X(exit_local_refused, "local (private, link-local, attached) destination without lan") \
     X(rate_limited, "over the peer's configured rate limit (exit traffic)")                \
+    X(tunnel_too_big, "packet for a peer larger than the tunnel MTU, DF set or IPv6")      \
+    X(tunnel_too_many_fragments, "packet for a peer that would take too many fragments")   \
     X(too_big, "inner packet larger than the uplink MTU (ICMP too-big sent if DF/IPv6)")   \
     X(uplink_unresolved, "uplink next hop's MAC address not resolved yet")                 \
     X(nat_no_flow, "uplink packet that matches no live NAT flow")                          \
@@ -68,8 +70,9 @@ struct alignas(64) WorkerCounters {
     std::uint64_t rx_bytes = 0;
     std::uint64_t tx_packets = 0;
     std::uint64_t tx_bytes = 0;
-    std::uint64_t to_control = 0;  // handshake and ARP/ND packets handed to the control thread
-    std::uint64_t handed_off = 0;  // packets passed to another worker (the peer's owner)
+    std::uint64_t to_control = 0;      // handshake and ARP/ND packets handed to the control thread
+    std::uint64_t handed_off = 0;      // packets passed to another worker (the peer's owner)
+    std::uint64_t fragments_made = 0;  // IPv4 fragments of packets too big for the tunnel
     std::array<std::uint64_t, drop_reason_count> drops{};
 
     void count_drop(Drop reason, std::uint64_t packets = 1) {

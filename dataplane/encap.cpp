@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "dataplane/fragmentation.hpp"
+
 namespace meshgate::dataplane {
 namespace {
 
@@ -66,6 +68,38 @@ bool frame_message(rte_mbuf* packet, const Keypair& keypair, std::uint64_t count
     return true;
 }
 
+// Seals and sends the fragments split_for_tunnel() made: each fits, so none is split again.
+void send_pieces(Burst<>& pieces, WorkerContext& worker) {
+    encap(pieces, worker);
+    transmit(pieces, worker);
+}
+
+// A packet larger than the tunnel MTU (an answer from the internet, up to the uplink's MTU) is
+// split into IPv4 fragments that fit, as a router forwarding into a narrower link does; they
+// go into `pieces`, sealed and sent by the caller. What may not be split (DF, IPv6) is
+// dropped: the tunnel MTU is the interface's, as in kernel WireGuard, never exceeded.
+void split_for_tunnel(rte_mbuf* packet, WorkerContext& worker, Burst<>& pieces) {
+    rte_mbuf* fragments[max_fragments];
+    unsigned count = 0;
+    switch (fragment_ipv4(packet, worker.shared->tunnel_mtu, fragments, count)) {
+        case FragmentResult::fragmented:
+            break;
+        case FragmentResult::not_allowed:
+            drop_packet(packet, Drop::tunnel_too_big, worker.counters);
+            return;
+        case FragmentResult::too_many:
+            drop_packet(packet, Drop::tunnel_too_many_fragments, worker.counters);
+            return;
+    }
+    worker.counters.fragments_made += count;
+    for (unsigned i = 0; i < count; ++i) {
+        if (pieces.full()) {
+            send_pieces(pieces, worker);
+        }
+        pieces.push(fragments[i]);
+    }
+}
+
 bool add_outer(rte_mbuf* packet, const PeerSlot& peer, const GatewayAddresses& self) {
     EndpointRecord record = peer.read_endpoint();
     const auto& source = record.endpoint.address.is_v6 ? self.wan_ipv6 : self.wan_ipv4;
@@ -119,6 +153,7 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
         prefetch_sending_keypairs(slot_of(i));
     }
     std::uint16_t kept = 0;
+    Burst<> pieces;  // fragments of packets too big for the tunnel, sent on their own
     for (std::uint16_t i = 0; i < count; ++i) {
         if (i + slot_ahead < count) {
             prefetch_slot(static_cast<std::uint16_t>(i + slot_ahead));
@@ -127,6 +162,10 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
             prefetch_sending_keypairs(slot_of(static_cast<std::uint16_t>(i + keypair_ahead)));
         }
         rte_mbuf* packet = outgoing.packets[i];
+        if (rte_pktmbuf_data_len(packet) > shared.tunnel_mtu) [[unlikely]] {
+            split_for_tunnel(packet, worker, pieces);
+            continue;
+        }
         PeerSlot& peer = shared.peers[packet_meta(packet).peer];
         Keypair* keypair = sending_keypair(peer, now);
         if (keypair == nullptr) {
@@ -152,6 +191,9 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
                       message + wire::data_header_size + plaintext};
         peers[kept] = &peer;
         outgoing.packets[kept++] = packet;
+    }
+    if (!pieces.empty()) [[unlikely]] {
+        send_pieces(pieces, worker);
     }
     outgoing.count = kept;
     if (kept == 0) {

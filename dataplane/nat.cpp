@@ -866,9 +866,8 @@ NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const F
         }
         outcome.created = true;
     }
-    if (packet.fragment == NatPacket::Fragment::first) {
-        fragments_.remember(fragment_key(ip, packet, FragmentDirection::to_uplink), outcome.flow,
-                            now);
+    if (packet.fragment == NatPacket::Fragment::first) [[unlikely]] {
+        remember_first_fragment(ip, packet, FragmentDirection::to_uplink, outcome.flow, now);
     }
     NatFlowRecord& record = entries_[outcome.flow].record;
     move_endpoint<false>(ip, packet, packet.source_offset(), uplink(packet.v6()),
@@ -935,6 +934,14 @@ NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, s
 
 // ---- later fragments: translated as their datagram's first fragment was -------------------
 
+// Out of line: the per-packet translations stay small enough to inline, and fragments are rare.
+[[gnu::noinline]] void NatTable::remember_first_fragment(const std::uint8_t* ip,
+                                                         const NatPacket& packet,
+                                                         FragmentDirection direction,
+                                                         std::uint32_t flow, std::uint64_t now) {
+    fragments_.remember(fragment_key(ip, packet, direction), flow, now);
+}
+
 NatTable::Entry* NatTable::fragment_flow(const FragmentKey& key, const NatPacket& packet,
                                          std::uint64_t now) {
     const std::optional<std::uint32_t> flow = fragments_.find(key, now);
@@ -997,9 +1004,9 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
     if (found < 0 || expired(entries_[found], now)) {
         return {NatResult::no_flow};
     }
-    if (packet.fragment == NatPacket::Fragment::first) {
-        fragments_.remember(fragment_key(ip, packet, FragmentDirection::from_uplink),
-                            static_cast<std::uint32_t>(found), now);
+    if (packet.fragment == NatPacket::Fragment::first) [[unlikely]] {
+        remember_first_fragment(ip, packet, FragmentDirection::from_uplink,
+                                static_cast<std::uint32_t>(found), now);
     }
     NatFlowRecord& record = entries_[found].record;
     move_endpoint<false>(ip, packet, packet.destination_offset(), record.inner_address,
@@ -1056,7 +1063,9 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
-    unsigned fragments[nat_burst_max];  // later fragments, translated after the burst's others
+    // Later fragments, translated after the burst's other packets (their first fragments).
+    unsigned fragments[nat_burst_max];
+    NatPacket fragment_packets[nat_burst_max];
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
@@ -1067,7 +1076,9 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
                 keys[pending] = outbound_key(ips[i], packets[pending]);
                 which[pending++] = i;
             } else if (outcomes[i].result == NatResult::fragment) {
-                fragments[later_fragments++] = i;  // after their first fragments, below
+                // After their first fragments, below.
+                fragment_packets[later_fragments] = packets[pending];
+                fragments[later_fragments++] = i;
             }
         }
         lookup_bulk(KeyKind::forward, keys, pending, found, hashes);
@@ -1080,9 +1091,7 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
         }
         for (unsigned f = 0; f < later_fragments; ++f) {
             const unsigned i = fragments[f];
-            NatPacket packet;
-            check_outbound(ips[i], lengths[i], packet);
-            outcomes[i] = outbound_fragment(ips[i], packet, peers[i], now);
+            outcomes[i] = outbound_fragment(ips[i], fragment_packets[f], peers[i], now);
         }
     }
 }
@@ -1094,7 +1103,9 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
-    unsigned fragments[nat_burst_max];  // later fragments, translated after the burst's others
+    // Later fragments, translated after the burst's other packets (their first fragments).
+    unsigned fragments[nat_burst_max];
+    NatPacket fragment_packets[nat_burst_max];
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
@@ -1103,7 +1114,9 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
             bool error = false;
             outcomes[i] = {check_inbound(ips[i], lengths[i], packets[pending], error)};
             if (outcomes[i].result == NatResult::fragment) {
-                fragments[later_fragments++] = i;  // after their first fragments, below
+                // After their first fragments, below.
+                fragment_packets[later_fragments] = packets[pending];
+                fragments[later_fragments++] = i;
                 continue;
             }
             if (outcomes[i].result != NatResult::translated) {
@@ -1123,10 +1136,7 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
         }
         for (unsigned f = 0; f < later_fragments; ++f) {
             const unsigned i = fragments[f];
-            NatPacket packet;
-            bool error = false;
-            check_inbound(ips[i], lengths[i], packet, error);
-            outcomes[i] = inbound_fragment(ips[i], packet, now);
+            outcomes[i] = inbound_fragment(ips[i], fragment_packets[f], now);
         }
     }
 }

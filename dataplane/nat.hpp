@@ -267,6 +267,9 @@ class NatTable {
     NatOutcome outbound_fragment(std::uint8_t* ip, const NatPacket& packet, PeerId peer,
                                  std::uint64_t now);
     NatOutcome inbound_fragment(std::uint8_t* ip, const NatPacket& packet, std::uint64_t now);
+    void remember_first_fragment(const std::uint8_t* ip, const NatPacket& packet,
+                                 FragmentDirection direction, std::uint32_t flow,
+                                 std::uint64_t now);
     // The flow a later fragment's first fragment was translated by, if it is still that flow.
     Entry* fragment_flow(const FragmentKey& key, const NatPacket& packet, std::uint64_t now);
     NatOutcome fragment_translated(Entry& entry, bool outbound, std::uint32_t bytes,

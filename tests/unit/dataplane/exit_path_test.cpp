@@ -190,6 +190,40 @@ TEST(ExitPath, FragmentedDatagramsCrossTheExitBothWays) {
     EXPECT_EQ(hub.worker(0).counters.total_drops() + hub.worker(1).counters.total_drops(), 0u);
 }
 
+// An answer from the internet larger than the tunnel MTU (1420) is split into IPv4 fragments
+// that fit, each sealed to the peer; with "don't fragment" set it is dropped and counted.
+TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
+    HubFixture hub(exit_options());
+    const Bytes ip = send_out(hub, 0);
+    ASSERT_FALSE(ip.empty());
+    Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 1500);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
+    udp->src_port = rte_cpu_to_be_16(udp_port(ip, false));
+    udp->dst_port = rte_cpu_to_be_16(udp_port(ip, true));
+    hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 0)));
+    hub.run_until_idle();
+    const auto back = delivered(hub, 0);
+    ASSERT_EQ(back.size(), 2u);
+    std::size_t data = 0;
+    for (const Bytes& piece : back) {
+        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(piece.data());
+        EXPECT_LE(piece.size(), hub.shared().tunnel_mtu);
+        EXPECT_EQ(header->dst_addr, hub.client(0).tunnel_address.v4_network_order());
+        EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
+        EXPECT_EQ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u,
+                  data);
+        data += rte_be_to_cpu_16(header->total_length) - 20u;  // the seal pads to 16 bytes
+    }
+    EXPECT_EQ(data, 1480u);
+    EXPECT_EQ(udp_port(back[0], false), 1000) << "translated before it was split";
+    EXPECT_EQ(hub.worker(0).counters.fragments_made, 2u);
+
+    hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, RTE_IPV4_HDR_DF_FLAG)));
+    hub.run_until_idle();
+    EXPECT_TRUE(delivered(hub, 0).empty());
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::tunnel_too_big), 1u);
+}
+
 TEST(ExitPath, UplinkOwnerFollowsTheNatPort) {
     HubFixture hub(exit_options(2));
     const PortRange second = split_port_range(hub.exit().ports, 2, 1);

@@ -1,0 +1,131 @@
+// IPv4 fragmentation: the pieces fit the MTU, carry the packet's data in order at the right
+// offsets (8-byte units), "more fragments" on all but the last (and on the last too when the
+// packet was itself a non-final fragment), each with a correct header checksum and the
+// packet's metadata; what may not be split is left untouched.
+#include "dataplane/fragmentation.hpp"
+
+#include <gtest/gtest.h>
+#include <rte_ip.h>
+
+#include <utility>
+#include <vector>
+
+#include "dataplane/handoff.hpp"
+#include "tests/support/eal_environment.hpp"
+
+namespace meshgate::dataplane {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// An IPv4 UDP-looking packet of `total` bytes whose data bytes count up.
+Bytes ipv4_packet(std::size_t total, std::uint16_t flags_and_offset = 0) {
+    Bytes ip(total);
+    for (std::size_t i = 20; i < total; ++i) {
+        ip[i] = static_cast<std::uint8_t>(i * 7);
+    }
+    auto* header = reinterpret_cast<rte_ipv4_hdr*>(ip.data());
+    header->version_ihl = 0x45;
+    header->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(total));
+    header->packet_id = rte_cpu_to_be_16(0x1234);
+    header->fragment_offset = rte_cpu_to_be_16(flags_and_offset);
+    header->time_to_live = 60;
+    header->next_proto_id = 17;
+    header->src_addr = rte_cpu_to_be_32(0xC6336407);  // 198.51.100.7
+    header->dst_addr = rte_cpu_to_be_32(0x0A640002);  // 10.100.0.2
+    header->hdr_checksum = rte_ipv4_cksum(header);
+    return ip;
+}
+
+struct Pieces {
+    FragmentResult result;
+    std::vector<Bytes> bytes;
+    std::vector<PacketMeta> meta;
+};
+
+Pieces split(const Bytes& ip, std::uint16_t mtu) {
+    rte_mbuf* packet = test::make_packet(ip);
+    if (packet == nullptr) {
+        ADD_FAILURE() << "no mbuf for " << ip.size() << " bytes";
+        return {FragmentResult::too_many, {}, {}};
+    }
+    packet_meta(packet) = {7, HandoffStage::encap};
+    rte_mbuf* fragments[max_fragments];
+    unsigned count = 0;
+    Pieces out{fragment_ipv4(packet, mtu, fragments, count), {}, {}};
+    if (out.result != FragmentResult::fragmented) {
+        EXPECT_EQ(count, 0u);
+        EXPECT_EQ(test::packet_bytes(packet), ip) << "refused packets are left untouched";
+        rte_pktmbuf_free(packet);
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        out.bytes.push_back(test::packet_bytes(fragments[i]));
+        out.meta.push_back(packet_meta(fragments[i]));
+        rte_pktmbuf_free(fragments[i]);
+    }
+    return out;
+}
+
+std::uint16_t field(const Bytes& ip, std::size_t at) {
+    return static_cast<std::uint16_t>(ip[at] << 8 | ip[at + 1]);
+}
+
+TEST(Fragmentation, PiecesFitAndReassembleToThePacket) {
+    ASSERT_TRUE(register_packet_meta());
+    // (total, MTU): just over, a full Ethernet packet into the tunnel, and many small pieces.
+    for (auto [total, mtu] :
+         {std::pair<std::size_t, std::uint16_t>{1421, 1420}, {1500, 1420}, {2000, 576}}) {
+        const Bytes ip = ipv4_packet(total);
+        const Pieces pieces = split(ip, mtu);
+        ASSERT_EQ(pieces.result, FragmentResult::fragmented) << total;
+        const std::size_t chunk = (mtu - 20u) & ~7u;  // 1400 and 552
+        ASSERT_EQ(pieces.bytes.size(), (total - 20 + chunk - 1) / chunk) << total;
+        Bytes data;
+        for (std::size_t i = 0; i < pieces.bytes.size(); ++i) {
+            const Bytes& piece = pieces.bytes[i];
+            const bool last = i + 1 == pieces.bytes.size();
+            EXPECT_LE(piece.size(), mtu);
+            EXPECT_EQ(field(piece, 2), piece.size()) << "total length";
+            EXPECT_EQ(field(piece, 4), 0x1234) << "identification";
+            EXPECT_EQ((field(piece, 6) & RTE_IPV4_HDR_OFFSET_MASK) * 8u, data.size());
+            EXPECT_EQ((field(piece, 6) & RTE_IPV4_HDR_MF_FLAG) != 0, !last);
+            EXPECT_EQ(rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(piece.data())), 0);
+            EXPECT_TRUE(std::equal(piece.begin() + 8, piece.begin() + 10, ip.begin() + 8))
+                << "TTL and protocol";
+            EXPECT_TRUE(std::equal(piece.begin() + 12, piece.begin() + 20, ip.begin() + 12))
+                << "addresses";
+            EXPECT_EQ(pieces.meta[i].peer, 7u);
+            data.insert(data.end(), piece.begin() + 20, piece.end());
+        }
+        EXPECT_EQ(data, Bytes(ip.begin() + 20, ip.end())) << total;
+    }
+}
+
+// A fragment split again keeps its place in the datagram, and a non-final one stays
+// non-final.
+TEST(Fragmentation, AFragmentIsSplitAgainInPlace) {
+    ASSERT_TRUE(register_packet_meta());
+    const Bytes ip = ipv4_packet(1500, RTE_IPV4_HDR_MF_FLAG | 185);
+    const Pieces pieces = split(ip, 1420);
+    ASSERT_EQ(pieces.result, FragmentResult::fragmented);
+    ASSERT_EQ(pieces.bytes.size(), 2u);
+    EXPECT_EQ(field(pieces.bytes[0], 6), RTE_IPV4_HDR_MF_FLAG | 185);
+    EXPECT_EQ(field(pieces.bytes[1], 6), RTE_IPV4_HDR_MF_FLAG | (185 + 175));
+}
+
+TEST(Fragmentation, WhatMayNotBeSplitIsLeftAlone) {
+    ASSERT_TRUE(register_packet_meta());
+    EXPECT_EQ(split(ipv4_packet(1500, RTE_IPV4_HDR_DF_FLAG), 1420).result,
+              FragmentResult::not_allowed);
+    Bytes options = ipv4_packet(1500);
+    options[0] = 0x46;
+    EXPECT_EQ(split(options, 1420).result, FragmentResult::not_allowed);
+    Bytes v6 = ipv4_packet(1500);
+    v6[0] = 0x60;
+    EXPECT_EQ(split(v6, 1420).result, FragmentResult::not_allowed);
+    EXPECT_EQ(split(ipv4_packet(1500), 200).result, FragmentResult::too_many)
+        << "8 fragments at most";
+}
+
+}  // namespace
+}  // namespace meshgate::dataplane
