@@ -80,17 +80,22 @@ void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& r
     replies.push(packet);
 }
 
-// True when the packet fits the uplink. Otherwise it is answered (DF set, or IPv6, which
-// routers never fragment) or dropped: there is no fragmentation here.
+// Whether a router may split the packet: IPv4 without "don't fragment" (IPv6 routers never
+// fragment, RFC 8200 §5).
+bool may_fragment(const rte_mbuf* packet) {
+    return !is_ipv6_packet(packet) &&
+           (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
+            rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
+}
+
+// True when the packet fits the uplink. Otherwise it is answered (DF set, or IPv6) or dropped:
+// there is no fragmentation toward the uplink.
 bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std::uint16_t mtu,
                  std::uint64_t now) {
     if (rte_pktmbuf_data_len(packet) <= mtu) {
         return true;
     }
-    const bool may_fragment =
-        !is_ipv6_packet(packet) && (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
-                                    rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
-    if (may_fragment) {
+    if (may_fragment(packet)) {
         drop_packet(packet, Drop::too_big, worker.counters);
         return false;
     }
@@ -232,20 +237,49 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
     packets.count = kept;
 }
 
-// Echo replies from the uplink address, back out of the uplink to its next hop.
-void send_echo_replies(Burst<>& replies, WorkerContext& worker) {
+// The gateway's own answers from the uplink address (echo replies, ICMP errors), back out of
+// the uplink to its next hop.
+void send_from_uplink(Burst<>& answers, WorkerContext& worker) {
     ExitWorker& state = *worker.exit;
     const ExitShared& exit = *state.shared;
     const NextHops next_hops(exit.next_hop);
-    keep_if(replies, [&](rte_mbuf* packet) {
+    keep_if(answers, [&](rte_mbuf* packet) {
         if (!add_ethernet(packet, exit, next_hops)) {
             drop_packet(packet, Drop::uplink_unresolved, worker.counters);
             return false;
         }
-        state.uplink_echo_replies++;
         return true;
     });
-    transmit_on(replies, exit.port, state.tx_queue, worker.counters);
+    transmit_on(answers, exit.port, state.tx_queue, worker.counters);
+}
+
+// An answer for a peer that is too big for the tunnel and may not be split (DF set, IPv6) gets
+// "fragmentation needed" / "packet too big" with the tunnel's MTU, from the uplink address,
+// quoting it as it came (before translation), so its sender's path MTU discovery works
+// through the tunnel (RFC 1191, RFC 8201). Only for a packet a live flow would deliver; the
+// rest NAT refuses and counts. encap splits the others. Cold: true only for oversized packets.
+bool refused_too_big(rte_mbuf* packet, Burst<>& answers, WorkerContext& worker, std::uint64_t now) {
+    ExitWorker& state = *worker.exit;
+    const std::uint16_t mtu = worker.shared->tunnel_mtu;
+    if (rte_pktmbuf_data_len(packet) <= mtu || may_fragment(packet) ||
+        !state.nat->holds_inbound_flow(ip_of(packet), rte_pktmbuf_data_len(packet), now)) {
+        return false;
+    }
+    worker.counters.count_drop(Drop::tunnel_too_big);
+    const ExitShared& exit = *state.shared;
+    if (!state.icmp_errors.allow(now)) {
+        state.icmp_errors_suppressed++;
+        rte_pktmbuf_free(packet);
+        return true;
+    }
+    if (!make_icmp_error(packet, IcmpError::too_big, mtu,
+                         is_ipv6_packet(packet) ? exit.ipv6 : exit.ipv4)) {
+        rte_pktmbuf_free(packet);
+        return true;
+    }
+    state.icmp_errors_sent++;
+    answers.push(packet);
+    return true;
 }
 
 // Stage 2 of inbound: per translated packet, the peer it goes to and its egress limit.
@@ -326,16 +360,26 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
     }
     ExitWorker& state = *worker.exit;
     const std::uint64_t now = rte_rdtsc();
+    Burst<> answers;  // from the uplink address itself: echo replies, ICMP errors
     std::uint8_t* ips[burst_size];
     std::uint32_t lengths[burst_size];
-    for (std::uint16_t i = 0; i < packets.count; ++i) {
-        ips[i] = ip_of(packets.packets[i]);
-        lengths[i] = rte_pktmbuf_data_len(packets.packets[i]);
+    std::uint32_t longest = 0;
+    const auto gather = [&] {
+        for (std::uint16_t i = 0; i < packets.count; ++i) {
+            ips[i] = ip_of(packets.packets[i]);
+            lengths[i] = rte_pktmbuf_data_len(packets.packets[i]);
+            longest = std::max(longest, lengths[i]);
+        }
+    };
+    gather();
+    if (longest > worker.shared->tunnel_mtu) [[unlikely]] {
+        keep_if(packets,
+                [&](rte_mbuf* packet) { return !refused_too_big(packet, answers, worker, now); });
+        gather();
     }
     NatOutcome outcomes[burst_size];
     state.nat->translate_inbound_burst(ips, lengths, packets.count, now, outcomes);
     PeerId flow_peers[burst_size];
-    Burst<> echo_replies;
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         rte_mbuf* packet = packets.packets[i];
@@ -345,7 +389,8 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
             // a host answers pings. Asked only of what NAT refused.
             if (outcomes[i].result == NatResult::unsupported_protocol &&
                 answer_echo_request(packet)) {
-                echo_replies.push(packet);
+                state.uplink_echo_replies++;
+                answers.push(packet);
                 continue;
             }
             drop_packet(packet, drop_for(outcomes[i].result), worker.counters);
@@ -355,8 +400,8 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
         packets.packets[kept++] = packet;
     }
     packets.count = kept;
-    if (!echo_replies.empty()) {
-        send_echo_replies(echo_replies, worker);
+    if (!answers.empty()) {
+        send_from_uplink(answers, worker);
     }
     if (deliver_checks(packets, flow_peers, worker, now) == 0) {
         return;

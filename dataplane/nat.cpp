@@ -932,6 +932,22 @@ NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, s
     return inbound(ip, packet, lookup(KeyKind::reverse, inbound_key(ip, packet)), now);
 }
 
+bool NatTable::holds_inbound_flow(const std::uint8_t* ip, std::uint32_t length, std::uint64_t now) {
+    NatPacket packet;
+    bool error = false;
+    const NatResult result = check_inbound(ip, length, packet, error);
+    if (result == NatResult::fragment) {
+        const FragmentKey key = fragment_key(ip, packet, FragmentDirection::from_uplink);
+        const Entry* entry = fragment_flow(key, packet, now);
+        return entry != nullptr && entry->record.remote_address.bytes == key.source;
+    }
+    if (result != NatResult::translated || error) {
+        return false;
+    }
+    const std::int32_t found = lookup(KeyKind::reverse, inbound_key(ip, packet));
+    return found >= 0 && !expired(entries_[found], now);
+}
+
 // ---- later fragments: translated as their datagram's first fragment was -------------------
 
 // Out of line: the per-packet translations stay small enough to inline, and fragments are rare.

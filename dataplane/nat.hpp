@@ -179,6 +179,9 @@ class NatTable {
     // that quote one of our outbound packets. Rewrites the destination (and the quoted source)
     // back to the peer's; outcome.peer is the flow's owner.
     NatOutcome translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now);
+    // Whether translate_inbound() would deliver this packet to a flow's peer (a live flow holds
+    // it), without changing anything. Cold: for answers the exit refuses before translating.
+    bool holds_inbound_flow(const std::uint8_t* ip, std::uint32_t length, std::uint64_t now);
 
     // The same for a burst: one bulk hash lookup per 32 packets, and the flow entries
     // prefetched before they are touched, so a table far larger than the cache costs little

@@ -191,7 +191,7 @@ TEST(ExitPath, FragmentedDatagramsCrossTheExitBothWays) {
 }
 
 // An answer from the internet larger than the tunnel MTU (1420) is split into IPv4 fragments
-// that fit, each sealed to the peer; with "don't fragment" set it is dropped and counted.
+// that fit, each sealed to the peer; with "don't fragment" set its sender is told the MTU.
 TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     HubFixture hub(exit_options());
     const Bytes ip = send_out(hub, 0);
@@ -218,10 +218,27 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     EXPECT_EQ(udp_port(back[0], false), 1000) << "translated before it was split";
     EXPECT_EQ(hub.worker(0).counters.fragments_made, 2u);
 
-    hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, RTE_IPV4_HDR_DF_FLAG)));
+    // With DF set: "fragmentation needed" with the tunnel's MTU goes back out of the uplink,
+    // from the uplink address, quoting the packet as it came.
+    const Bytes df = as_fragment(answer, RTE_IPV4_HDR_DF_FLAG);
+    hub.inject_uplink(0, HubFixture::from_router(df));
     hub.run_until_idle();
     EXPECT_TRUE(delivered(hub, 0).empty());
     EXPECT_EQ(hub.worker(0).counters.dropped(Drop::tunnel_too_big), 1u);
+    const auto errors = uplink_frames(hub);
+    ASSERT_EQ(errors.size(), 1u);
+    const Bytes error(errors[0].begin() + 14, errors[0].end());
+    const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(error.data());
+    EXPECT_EQ(header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
+    EXPECT_EQ(header->dst_addr, internet.v4_network_order());
+    EXPECT_EQ(rte_ipv4_cksum(header), 0);
+    const auto* icmp = reinterpret_cast<const rte_icmp_hdr*>(error.data() + 20);
+    EXPECT_EQ(icmp->icmp_type, 3);
+    EXPECT_EQ(icmp->icmp_code, 4);
+    EXPECT_EQ(rte_be_to_cpu_16(icmp->icmp_seq_nb), hub.shared().tunnel_mtu) << "next-hop MTU";
+    EXPECT_TRUE(std::equal(df.begin(), df.begin() + 28, error.begin() + 28))
+        << "the quote is the packet as it came, NAT port and all";
+    EXPECT_EQ(hub.exit_worker(0).icmp_errors_sent, 1u);
 }
 
 TEST(ExitPath, UplinkOwnerFollowsTheNatPort) {
