@@ -6,6 +6,7 @@
 #include <rte_prefetch.h>
 
 #include "dataplane/encap.hpp"
+#include "dataplane/fragmentation.hpp"
 #include "dataplane/icmp_error.hpp"
 #include "dataplane/route.hpp"
 
@@ -88,16 +89,13 @@ bool may_fragment(const rte_mbuf* packet) {
             rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
 }
 
-// True when the packet fits the uplink. Otherwise it is answered (DF set, or IPv6) or dropped:
-// there is no fragmentation toward the uplink.
+// True when the packet may go on to the uplink: it fits, or it may be split (IPv4 without DF),
+// which translate_and_frame() does once NAT has translated it whole. Otherwise its sender gets
+// "fragmentation needed" / "packet too big" through the tunnel.
 bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std::uint16_t mtu,
                  std::uint64_t now) {
-    if (rte_pktmbuf_data_len(packet) <= mtu) {
+    if (rte_pktmbuf_data_len(packet) <= mtu || may_fragment(packet)) {
         return true;
-    }
-    if (may_fragment(packet)) {
-        drop_packet(packet, Drop::too_big, worker.counters);
-        return false;
     }
     answer_with_error(packet, IcmpError::too_big, Drop::too_big, replies, worker, mtu, now);
     return false;
@@ -198,6 +196,33 @@ bool add_ethernet(rte_mbuf* packet, const ExitShared& exit, const NextHops& next
     return true;
 }
 
+// A translated packet larger than the uplink's MTU (fits_uplink() let through only what may be
+// split) goes out as IPv4 fragments, framed for the next hop into `pieces`, which is sent
+// whenever it fills and after the burst. False: dropped (and counted).
+bool split_for_uplink(rte_mbuf* packet, Burst<>& pieces, WorkerContext& worker,
+                      const NextHops& next_hops) {
+    ExitWorker& state = *worker.exit;
+    const ExitShared& exit = *state.shared;
+    rte_mbuf* fragments[max_fragments];
+    unsigned count = 0;
+    if (fragment_ipv4(packet, exit.mtu, fragments, count) != FragmentResult::fragmented) {
+        drop_packet(packet, Drop::too_big, worker.counters);
+        return false;
+    }
+    worker.counters.fragments_made += count;
+    for (unsigned i = 0; i < count; ++i) {
+        if (!add_ethernet(fragments[i], exit, next_hops)) {
+            drop_packet(fragments[i], Drop::uplink_unresolved, worker.counters);
+            continue;
+        }
+        if (pieces.full()) {
+            transmit_on(pieces, exit.port, state.tx_queue, worker.counters);
+        }
+        pieces.push(fragments[i]);
+    }
+    return true;
+}
+
 // Stage 2 of outbound: one NAT burst call, then the frames for the next hop.
 void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t now) {
     ExitWorker& state = *worker.exit;
@@ -213,6 +238,7 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
     NatOutcome outcomes[burst_size];
     state.nat->translate_outbound_burst(ips, lengths, peers, packets.count, now, outcomes);
     const NextHops next_hops(exit.next_hop);
+    Burst<> pieces;  // fragments of packets larger than the uplink's MTU, sent on their own
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < packets.count; ++i) {
         rte_mbuf* packet = packets.packets[i];
@@ -225,16 +251,24 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
             state.flow_log->push(
                 flow_record(state.nat->flow(outcome.flow), FlowEvent::start, worker));
         }
+        ExitCounters& counters = exit.counters[peers[i]];
+        if (lengths[i] > exit.mtu) [[unlikely]] {
+            if (split_for_uplink(packet, pieces, worker, next_hops)) {
+                counters.packets_out++;
+                counters.bytes_out += lengths[i];
+            }
+            continue;
+        }
         if (!add_ethernet(packet, exit, next_hops)) {
             drop_packet(packet, Drop::uplink_unresolved, worker.counters);
             continue;
         }
-        ExitCounters& counters = exit.counters[peers[i]];
         counters.packets_out++;
         counters.bytes_out += lengths[i];
         packets.packets[kept++] = packet;
     }
     packets.count = kept;
+    transmit_on(pieces, exit.port, state.tx_queue, worker.counters);
 }
 
 // The gateway's own answers from the uplink address (echo replies, ICMP errors), back out of

@@ -399,18 +399,36 @@ TEST(ExitPath, PingsToTheUplinkAddressAreAnswered) {
     EXPECT_EQ(hub.worker(0).counters.total_drops(), 0u);
 }
 
-TEST(ExitPath, TooBigForTheUplinkGetsFragmentationNeededWhenDfIsSet) {
+// Larger than the uplink's MTU: split into fragments after translation without DF, refused
+// with "fragmentation needed" (and the MTU) through the tunnel with it.
+TEST(ExitPath, TooBigForTheUplinkIsFragmentedOrRefusedWhenDfIsSet) {
     HubFixture hub(exit_options());
     hub.exit().mtu = 1000;
     Bytes big = HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1001);
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(big.data());
-    send(hub, 0, big);  // no DF: dropped, nothing owed
-    EXPECT_TRUE(delivered(hub, 0).empty());
-    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-    ip->hdr_checksum = 0;
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
-    send(hub, 0, big);
-    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::too_big), 2u);
+    send(hub, 0, as_fragment(big, 0));
+    const auto pieces = uplink_frames(hub);
+    ASSERT_EQ(pieces.size(), 2u);
+    std::size_t data = 0;
+    for (const Bytes& frame : pieces) {
+        const Bytes piece(frame.begin() + 14, frame.end());
+        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(piece.data());
+        EXPECT_LE(piece.size(), 1000u);
+        EXPECT_EQ(header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
+        EXPECT_EQ(rte_ipv4_cksum(header), 0);
+        EXPECT_EQ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u,
+                  data);
+        data += piece.size() - 20;
+    }
+    EXPECT_EQ(data, 981u);
+    EXPECT_TRUE(hub.exit_worker(0).nat->ports().contains(
+        udp_port(Bytes(pieces[0].begin() + 14, pieces[0].end()), true)))
+        << "translated whole, then split";
+    EXPECT_EQ(hub.exit().counters[0].packets_out, 1u);
+    EXPECT_EQ(hub.worker(0).counters.fragments_made, 2u);
+
+    send(hub, 0, as_fragment(big, RTE_IPV4_HDR_DF_FLAG));
+    EXPECT_TRUE(uplink_frames(hub).empty());
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::too_big), 1u);
     expect_icmp_back(hub, 3, 4, 1000);
     send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1000));
     EXPECT_EQ(uplink_frames(hub).size(), 1u) << "exactly the MTU fits";
