@@ -147,6 +147,27 @@ Bytes as_fragment(Bytes ip, std::uint16_t flags_and_offset) {
     return ip;
 }
 
+// Checks that `pieces` (IPv4 packets, each after `skip` bytes of framing) are one datagram's
+// fragments in order, each within `mtu` bytes, with a good header checksum and the given
+// addresses. Returns the data bytes they carry together (by the total length field: what the
+// tunnel delivers is padded to 16 bytes).
+std::size_t fragment_data(const std::vector<Bytes>& pieces, std::size_t skip, std::size_t mtu,
+                          const IpAddress& source, const IpAddress& destination) {
+    std::size_t data = 0;
+    for (const Bytes& frame : pieces) {
+        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(frame.data() + skip);
+        const std::size_t total = rte_be_to_cpu_16(header->total_length);
+        EXPECT_LE(total, mtu);
+        EXPECT_EQ(header->src_addr, source.v4_network_order());
+        EXPECT_EQ(header->dst_addr, destination.v4_network_order());
+        EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
+        EXPECT_EQ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u,
+                  data);
+        data += total - sizeof(rte_ipv4_hdr);
+    }
+    return data;
+}
+
 // A fragmented datagram each way, with two workers: peer 1's fragments reach its owner, worker
 // 1, through worker 0; the answer's fragments arrive on worker 0's uplink queue, the first
 // steered by its port, the last by what steering the first left behind. All arrive in one
@@ -204,17 +225,9 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     hub.run_until_idle();
     const auto back = delivered(hub, 0);
     ASSERT_EQ(back.size(), 2u);
-    std::size_t data = 0;
-    for (const Bytes& piece : back) {
-        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(piece.data());
-        EXPECT_LE(piece.size(), hub.shared().tunnel_mtu);
-        EXPECT_EQ(header->dst_addr, hub.client(0).tunnel_address.v4_network_order());
-        EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
-        EXPECT_EQ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u,
-                  data);
-        data += rte_be_to_cpu_16(header->total_length) - 20u;  // the seal pads to 16 bytes
-    }
-    EXPECT_EQ(data, 1480u);
+    EXPECT_EQ(
+        fragment_data(back, 0, hub.shared().tunnel_mtu, internet, hub.client(0).tunnel_address),
+        1480u);
     EXPECT_EQ(udp_port(back[0], false), 1000) << "translated before it was split";
     EXPECT_EQ(hub.worker(0).counters.fragments_made, 2u);
 
@@ -408,18 +421,7 @@ TEST(ExitPath, TooBigForTheUplinkIsFragmentedOrRefusedWhenDfIsSet) {
     send(hub, 0, as_fragment(big, 0));
     const auto pieces = uplink_frames(hub);
     ASSERT_EQ(pieces.size(), 2u);
-    std::size_t data = 0;
-    for (const Bytes& frame : pieces) {
-        const Bytes piece(frame.begin() + 14, frame.end());
-        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(piece.data());
-        EXPECT_LE(piece.size(), 1000u);
-        EXPECT_EQ(header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
-        EXPECT_EQ(rte_ipv4_cksum(header), 0);
-        EXPECT_EQ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u,
-                  data);
-        data += piece.size() - 20;
-    }
-    EXPECT_EQ(data, 981u);
+    EXPECT_EQ(fragment_data(pieces, 14, 1000, HubFixture::uplink_ipv4, internet), 981u);
     EXPECT_TRUE(hub.exit_worker(0).nat->ports().contains(
         udp_port(Bytes(pieces[0].begin() + 14, pieces[0].end()), true)))
         << "translated whole, then split";
