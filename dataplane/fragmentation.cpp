@@ -25,6 +25,9 @@ FragmentResult fragment_ipv4(rte_mbuf* packet, std::uint16_t mtu,
         return FragmentResult::not_allowed;
     }
     const std::uint32_t total = std::min<std::uint32_t>(rte_be_to_cpu_16(ip->total_length), length);
+    if (total < sizeof(rte_ipv4_hdr)) {
+        return FragmentResult::not_allowed;  // a broken header: nothing sane to split
+    }
     const std::uint32_t data = total - sizeof(rte_ipv4_hdr);
     // Every fragment but the last carries a multiple of 8 data bytes (offsets count 8-byte units).
     const std::uint32_t chunk = (mtu - sizeof(rte_ipv4_hdr)) & ~7u;
