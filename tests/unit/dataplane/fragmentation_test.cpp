@@ -125,6 +125,9 @@ TEST(Fragmentation, WhatMayNotBeSplitIsLeftAlone) {
     EXPECT_EQ(split(v6, 1420).result, FragmentResult::not_allowed);
     EXPECT_EQ(split(ipv4_packet(1500), 200).result, FragmentResult::too_many)
         << "8 fragments at most";
+    Bytes broken = ipv4_packet(1500);
+    broken[2] = 0, broken[3] = 10;  // a total length shorter than the header itself
+    EXPECT_EQ(split(broken, 1420).result, FragmentResult::not_allowed);
 }
 
 }  // namespace
