@@ -58,27 +58,36 @@ void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
     rte_prefetch0(&exit.counters[peer]);
 }
 
-// Turns the packet into an ICMP error for its sender and queues it for sealing; or drops it
-// (counted under `reason` either way: the original packet did not go on), also when the
-// worker's ICMP error budget is spent.
-void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,
-                       WorkerContext& worker, std::uint32_t mtu, std::uint64_t now) {
+// Turns the packet into an ICMP error for its sender, from `source`; or frees it, also when
+// the worker's ICMP error budget is spent. Counted under `reason` either way: the original
+// packet did not go on. True: the error is ready to send.
+bool make_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
+                std::uint32_t mtu, std::uint64_t now, const std::optional<IpAddress>& source) {
     worker.counters.count_drop(reason);
     ExitWorker& state = *worker.exit;
     if (!state.icmp_errors.allow(now)) {
         state.icmp_errors_suppressed++;
         rte_pktmbuf_free(packet);
-        return;
+        return false;
     }
-    const GatewayAddresses& self = worker.shared->addresses;
-    const auto& source = is_ipv6_packet(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4;
     if (!make_icmp_error(packet, kind, mtu, source)) {
         rte_pktmbuf_free(packet);
-        return;
+        return false;
     }
     state.icmp_errors_sent++;
-    packet_meta(packet).stage = HandoffStage::encap;  // .peer is still the sender
-    replies.push(packet);
+    return true;
+}
+
+// The ICMP error about a peer's packet, from the gateway's tunnel address, queued for sealing
+// back to the peer.
+void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,
+                       WorkerContext& worker, std::uint32_t mtu, std::uint64_t now) {
+    const GatewayAddresses& self = worker.shared->addresses;
+    if (make_error(packet, kind, reason, worker, mtu, now,
+                   is_ipv6_packet(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4)) {
+        packet_meta(packet).stage = HandoffStage::encap;  // .peer is still the sender
+        replies.push(packet);
+    }
 }
 
 // Whether a router may split the packet: IPv4 without "don't fragment" (IPv6 routers never
@@ -198,7 +207,7 @@ bool add_ethernet(rte_mbuf* packet, const ExitShared& exit, const NextHops& next
 
 // A translated packet larger than the uplink's MTU (fits_uplink() let through only what may be
 // split) goes out as IPv4 fragments, framed for the next hop into `pieces`, which is sent
-// whenever it fills and after the burst. False: dropped (and counted).
+// whenever it fills and after the burst. False: nothing left (dropped and counted).
 bool split_for_uplink(rte_mbuf* packet, Burst<>& pieces, WorkerContext& worker,
                       const NextHops& next_hops) {
     ExitWorker& state = *worker.exit;
@@ -210,6 +219,7 @@ bool split_for_uplink(rte_mbuf* packet, Burst<>& pieces, WorkerContext& worker,
         return false;
     }
     worker.counters.fragments_made += count;
+    bool queued = false;
     for (unsigned i = 0; i < count; ++i) {
         if (!add_ethernet(fragments[i], exit, next_hops)) {
             drop_packet(fragments[i], Drop::uplink_unresolved, worker.counters);
@@ -219,8 +229,9 @@ bool split_for_uplink(rte_mbuf* packet, Burst<>& pieces, WorkerContext& worker,
             transmit_on(pieces, exit.port, state.tx_queue, worker.counters);
         }
         pieces.push(fragments[i]);
+        queued = true;
     }
-    return true;
+    return queued;
 }
 
 // Stage 2 of outbound: one NAT burst call, then the frames for the next hop.
@@ -299,20 +310,11 @@ bool refused_too_big(rte_mbuf* packet, Burst<>& answers, WorkerContext& worker, 
         !state.nat->holds_inbound_flow(ip_of(packet), rte_pktmbuf_data_len(packet), now)) {
         return false;
     }
-    worker.counters.count_drop(Drop::tunnel_too_big);
     const ExitShared& exit = *state.shared;
-    if (!state.icmp_errors.allow(now)) {
-        state.icmp_errors_suppressed++;
-        rte_pktmbuf_free(packet);
-        return true;
+    if (make_error(packet, IcmpError::too_big, Drop::tunnel_too_big, worker, mtu, now,
+                   is_ipv6_packet(packet) ? exit.ipv6 : exit.ipv4)) {
+        answers.push(packet);
     }
-    if (!make_icmp_error(packet, IcmpError::too_big, mtu,
-                         is_ipv6_packet(packet) ? exit.ipv6 : exit.ipv4)) {
-        rte_pktmbuf_free(packet);
-        return true;
-    }
-    state.icmp_errors_sent++;
-    answers.push(packet);
     return true;
 }
 
