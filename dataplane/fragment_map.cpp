@@ -8,12 +8,8 @@ namespace meshgate::dataplane {
 FragmentMap::FragmentMap(std::uint32_t capacity, std::uint64_t lifetime_ticks)
     : entries_(std::bit_ceil(std::max(capacity, 1u))), lifetime_(lifetime_ticks) {}
 
-FragmentMap::Entry& FragmentMap::slot(const FragmentKey& key) const {
-    return entries_[hasher_(&key) & (entries_.size() - 1)];
-}
-
 void FragmentMap::remember(const FragmentKey& key, std::uint32_t value, std::uint64_t now) {
-    Entry& entry = slot(key);
+    Entry& entry = entries_[slot_of(key)];
     if (entry.expires > now && !(entry.key == key)) {
         ++displaced_;
     }
@@ -23,7 +19,7 @@ void FragmentMap::remember(const FragmentKey& key, std::uint32_t value, std::uin
 }
 
 std::optional<std::uint32_t> FragmentMap::find(const FragmentKey& key, std::uint64_t now) const {
-    const Entry& entry = slot(key);
+    const Entry& entry = entries_[slot_of(key)];
     if (entry.expires <= now || !(entry.key == key)) {
         return std::nullopt;
     }

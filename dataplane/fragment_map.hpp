@@ -63,10 +63,12 @@ class FragmentMap {
         std::uint32_t value = 0;
         std::uint64_t expires = 0;  // 0: empty
     };
-    Entry& slot(const FragmentKey& key) const;
+    std::size_t slot_of(const FragmentKey& key) const {
+        return hasher_(&key) & (entries_.size() - 1);
+    }
 
     FlowHasher hasher_;
-    mutable std::vector<Entry> entries_;
+    std::vector<Entry> entries_;
     std::uint64_t lifetime_;
     std::uint64_t displaced_ = 0;
 };
