@@ -319,8 +319,12 @@ NatResult parse_transport(const std::uint8_t* ip, bool quoted, NatPacket& packet
     packet.source_port = load_be16(l4);
     packet.destination_port = load_be16(l4 + 2);
     if (packet.protocol == protocol_tcp && !quoted) {
-        std::uint32_t header = (l4[12] >> 4) * 4u;
-        if (available < 20 || header < 20 || header > available) {
+        // The data offset is byte 12: a segment of 8 to 12 bytes must not have it read.
+        if (available < 20) {
+            return NatResult::malformed;
+        }
+        const std::uint32_t header = (l4[12] >> 4) * 4u;
+        if (header < 20 || header > available) {
             return NatResult::malformed;
         }
         packet.tcp_flags = l4[13];

@@ -1408,6 +1408,26 @@ TEST(NatMalformed, EveryTruncationAndBrokenHeaders) {
     broken = build(client_spec(false, Proto::udp));
     put16(&broken[2], 27);  // 7 bytes of UDP
     expect_malformed(*table, broken, "short UDP");
+    // A TCP segment of 8 to 19 bytes that the IP length describes truly, on a buffer of
+    // exactly that length: the data offset (byte 12) lies past the end of the shortest ones.
+    // fuzz_nat found the read past the end that this once made (ASan).
+    for (bool is_v6 : {false, true}) {
+        for (std::size_t segment = 8; segment < 20; ++segment) {
+            Bytes cut = build(client_spec(is_v6, Proto::tcp));
+            const std::size_t header = is_v6 ? 40 : 20;
+            cut.resize(header + segment);
+            if (is_v6) {
+                put16(&cut[4], static_cast<std::uint16_t>(segment));
+            } else {
+                put16(&cut[2], static_cast<std::uint16_t>(cut.size()));
+                put16(&cut[10], 0);
+                put16(&cut[10], finish(add_words(cut.data(), 20)));
+            }
+            expect_malformed(*table, cut,
+                             std::string(is_v6 ? "IPv6" : "IPv4") + " TCP segment of " +
+                                 std::to_string(segment) + " bytes");
+        }
+    }
     broken = build(client_spec(true, Proto::udp));
     put16(&broken[4], static_cast<std::uint16_t>(broken.size()));  // payload beyond the buffer
     expect_malformed(*table, broken, "IPv6 payload length");
