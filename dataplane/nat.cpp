@@ -941,9 +941,7 @@ bool NatTable::holds_inbound_flow(const std::uint8_t* ip, std::uint32_t length, 
     bool error = false;
     const NatResult result = check_inbound(ip, length, packet, error);
     if (result == NatResult::fragment) {
-        const FragmentKey key = fragment_key(ip, packet, FragmentDirection::from_uplink);
-        const Entry* entry = fragment_flow(key, packet, now);
-        return entry != nullptr && entry->record.remote_address.bytes == key.source;
+        return inbound_fragment_flow(ip, packet, now) != nullptr;
     }
     if (result != NatResult::translated || error) {
         return false;
@@ -977,6 +975,15 @@ NatTable::Entry* NatTable::fragment_flow(const FragmentKey& key, const NatPacket
     return &entry;
 }
 
+// A later fragment from the uplink belongs to its first fragment's flow when that flow still
+// talks to the remote end the fragment comes from.
+NatTable::Entry* NatTable::inbound_fragment_flow(const std::uint8_t* ip, const NatPacket& packet,
+                                                 std::uint64_t now) {
+    const FragmentKey key = fragment_key(ip, packet, FragmentDirection::from_uplink);
+    Entry* entry = fragment_flow(key, packet, now);
+    return entry != nullptr && entry->record.remote_address.bytes == key.source ? entry : nullptr;
+}
+
 NatOutcome NatTable::outbound_fragment(std::uint8_t* ip, const NatPacket& packet, PeerId peer,
                                        std::uint64_t now) {
     const FragmentKey key = fragment_key(ip, packet, FragmentDirection::to_uplink);
@@ -997,9 +1004,8 @@ NatOutcome NatTable::inbound_fragment(std::uint8_t* ip, const NatPacket& packet,
         !same_address(ip + packet.destination_offset(), address, packet.address_length())) {
         return {NatResult::no_flow};
     }
-    const FragmentKey key = fragment_key(ip, packet, FragmentDirection::from_uplink);
-    Entry* entry = fragment_flow(key, packet, now);
-    if (entry == nullptr || entry->record.remote_address.bytes != key.source) {
+    Entry* entry = inbound_fragment_flow(ip, packet, now);
+    if (entry == nullptr) {
         return {NatResult::fragment};
     }
     move_address(ip, packet, packet.destination_offset(), entry->record.inner_address);

@@ -275,6 +275,8 @@ class NatTable {
                                  std::uint64_t now);
     // The flow a later fragment's first fragment was translated by, if it is still that flow.
     Entry* fragment_flow(const FragmentKey& key, const NatPacket& packet, std::uint64_t now);
+    Entry* inbound_fragment_flow(const std::uint8_t* ip, const NatPacket& packet,
+                                 std::uint64_t now);
     NatOutcome fragment_translated(Entry& entry, bool outbound, std::uint32_t bytes,
                                    std::uint64_t now);
     void release();
