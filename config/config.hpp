@@ -119,10 +119,20 @@ struct Config {
 // "file:line:column: " for a value's position.
 std::string where(const Config& config, const SourceMark& mark);
 
+// The frame size DPDK's af_packet driver runs `port` with: the device string's `framesz=`, or
+// `af_packet_uplink_frame_size` on an uplink, or the driver's 2048. 0: not an af_packet device.
+//
+// An uplink's frames are larger because the driver has the kernel reassemble IPv4 fragments
+// before they reach it (PACKET_FANOUT_FLAG_DEFRAG), and a frame cuts a longer datagram short:
+// fragmented answers from the internet (large DNS answers, big pings) would all be lost.
+inline constexpr std::uint32_t af_packet_default_frame_size = 2048;
+inline constexpr std::uint32_t af_packet_uplink_frame_size = 8192;
+std::uint32_t af_packet_frame_size(const Port& port);
+
 // The rte_eal_init arguments for this configuration, then `overrides` (from the command line
 // after `--`), which win because EAL keeps the last value of a repeated option. af_packet and
 // af_xdp vdevs get one queue pair per worker plus one for the control thread unless the
-// device string already says how many.
+// device string already says how many; an af_packet uplink gets its frame size (above).
 std::vector<std::string> eal_arguments(const Config& config,
                                        const std::vector<std::string>& overrides = {});
 

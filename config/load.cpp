@@ -535,6 +535,40 @@ LoadResult load_string(const std::string& text, const std::string& name) {
     return load(name, [&text] { return YAML::Load(text); });
 }
 
+namespace {
+
+bool is_af_packet(const Port& port) {
+    return port.device.rfind("net_af_packet", 0) == 0;
+}
+
+// The value of `key=` among a vdev string's comma-separated arguments.
+std::optional<std::string> device_argument(const std::string& device, const std::string& key) {
+    const std::string needle = "," + key + "=";
+    const std::size_t at = device.find(needle);
+    if (at == std::string::npos) {
+        return std::nullopt;
+    }
+    const std::size_t start = at + needle.size();
+    return device.substr(start, device.find(',', start) - start);
+}
+
+}  // namespace
+
+std::uint32_t af_packet_frame_size(const Port& port) {
+    if (!is_af_packet(port)) {
+        return 0;
+    }
+    if (auto given = device_argument(port.device, "framesz")) {
+        try {
+            return static_cast<std::uint32_t>(std::stoul(*given));
+        } catch (const std::exception&) {
+            return af_packet_default_frame_size;  // the driver refuses it at start
+        }
+    }
+    return port.role == PortRole::uplink ? af_packet_uplink_frame_size
+                                         : af_packet_default_frame_size;
+}
+
 std::string where(const Config& config, const SourceMark& mark) {
     return config.file + ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column) + ": ";
 }
@@ -567,8 +601,19 @@ std::vector<std::string> eal_arguments(const Config& config,
         bool vdev = port.device.rfind("net_", 0) == 0;
         any_pci |= !vdev;
         std::string device = port.device;
-        if (device.rfind("net_af_packet", 0) == 0 && device.find("qpairs=") == std::string::npos) {
-            device += ",qpairs=" + queues;
+        if (is_af_packet(port)) {
+            if (!device_argument(device, "qpairs")) {
+                device += ",qpairs=" + queues;
+            }
+            if (!device_argument(device, "framesz") &&
+                af_packet_frame_size(port) != af_packet_default_frame_size) {
+                // A block holds whole frames: at least one.
+                const std::string frame = std::to_string(af_packet_frame_size(port));
+                device += ",framesz=" + frame;
+                if (!device_argument(device, "blocksz")) {
+                    device += ",blocksz=" + frame;
+                }
+            }
         } else if (device.rfind("net_af_xdp", 0) == 0 &&
                    device.find("queue_count=") == std::string::npos) {
             device += ",queue_count=" + queues;

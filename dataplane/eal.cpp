@@ -7,12 +7,15 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_pool_ops.h>
 
+#include <linux/if_packet.h>
+
+#include <algorithm>
 #include <cstring>
 
 namespace meshgate::dataplane {
 namespace {
 
-constexpr unsigned mempool_cache = 256;
+constexpr unsigned mempool_cache = 256;  // per lcore
 
 StartupError port_error(const Port& port, const char* what, int rc) {
     return {"port " + port.name + ": " + what + " failed: " + std::strerror(rc < 0 ? -rc : rc)};
@@ -50,18 +53,19 @@ std::variant<std::monostate, StartupError> init_eal(const std::vector<std::strin
     return std::monostate{};
 }
 
-rte_mempool* create_packet_pool(const std::string& name, unsigned packets, const char* ops) {
+rte_mempool* create_packet_pool(const std::string& name, unsigned packets, const char* ops,
+                                std::uint16_t data_room) {
     const int socket = static_cast<int>(rte_socket_id());
     if (rte_eal_has_hugepages()) {
-        return rte_pktmbuf_pool_create_by_ops(name.c_str(), packets, mempool_cache, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, socket, ops);
+        return rte_pktmbuf_pool_create_by_ops(name.c_str(), packets, mempool_cache, 0, data_room,
+                                              socket, ops);
     }
     // rte_pktmbuf_pool_create_by_ops() step by step, for the one flag it does not take.
     rte_pktmbuf_pool_private private_data{};
-    private_data.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE;
-    rte_mempool* pool = rte_mempool_create_empty(
-        name.c_str(), packets, sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, mempool_cache,
-        sizeof(private_data), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+    private_data.mbuf_data_room_size = data_room;
+    rte_mempool* pool =
+        rte_mempool_create_empty(name.c_str(), packets, sizeof(rte_mbuf) + data_room, mempool_cache,
+                                 sizeof(private_data), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
     if (pool == nullptr) {
         return nullptr;
     }
@@ -77,6 +81,33 @@ rte_mempool* create_packet_pool(const std::string& name, unsigned packets, const
     }
     rte_mempool_obj_iter(pool, rte_pktmbuf_init, nullptr);
     return pool;
+}
+
+std::uint16_t af_packet_data_room(std::uint32_t frame_size) {
+    // The driver's check at queue setup: what a frame holds after its tpacket2 header must fit
+    // in a buffer after the headroom. (TPACKET2_HDRLEN counts a sockaddr_ll that the driver
+    // does not count.)
+    constexpr std::uint32_t header = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
+    const std::uint32_t data = frame_size > header ? frame_size - header : 0;
+    const std::uint32_t room =
+        std::max<std::uint32_t>(data + RTE_PKTMBUF_HEADROOM, RTE_MBUF_DEFAULT_BUF_SIZE);
+    return static_cast<std::uint16_t>(std::min<std::uint32_t>(room, UINT16_MAX));
+}
+
+rte_mempool* receive_pool(rte_mempool* pool, std::uint32_t af_packet_frame_size,
+                          const std::string& name, std::string& error) {
+    constexpr unsigned packets = 4095;
+    const std::uint16_t data_room = af_packet_data_room(af_packet_frame_size);
+    if (data_room <= rte_pktmbuf_data_room_size(pool)) {
+        return pool;
+    }
+    rte_mempool* own = create_packet_pool(name, packets, nullptr, data_room);
+    if (own == nullptr) {
+        error = "cannot create the packet pool " + name + " (" + std::to_string(packets) +
+                " buffers of " + std::to_string(data_room) + " bytes, for frames of " +
+                std::to_string(af_packet_frame_size) + "): give EAL more memory";
+    }
+    return own;
 }
 
 std::string port_name(const std::string& device) {

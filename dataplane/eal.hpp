@@ -3,6 +3,7 @@
 #pragma once
 
 #include <rte_ether.h>
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 
 #include <cstdint>
@@ -31,8 +32,24 @@ std::variant<std::monostate, StartupError> init_eal(const std::vector<std::strin
 // for 8 ways, evicted on every pass (pipeline_bench at 1420 B: 20% slower, the crypto-only
 // rows as much as the pipeline). Without hugepages EAL runs IOVA as virtual addresses and
 // there are no physical pages to keep whole for a device.
+//
+// `data_room` is each buffer's size, headroom included (DPDK's default holds a 2048-byte frame).
 rte_mempool* create_packet_pool(const std::string& name, unsigned packets,
-                                const char* ops = nullptr);
+                                const char* ops = nullptr,
+                                std::uint16_t data_room = RTE_MBUF_DEFAULT_BUF_SIZE);
+
+// The buffer size (headroom included) DPDK's af_packet driver needs to receive into with
+// frames of `frame_size` bytes (config::af_packet_frame_size): it refuses a smaller pool.
+std::uint16_t af_packet_data_room(std::uint32_t frame_size);
+
+// The pool a port receives into: `pool`, or for an af_packet device whose frames
+// (`af_packet_frame_size`, 0 for other devices) do not fit its buffers, a pool named `name`
+// whose buffers do (4095 of them: 34 MB for 8 KiB frames; enough for the port's bursts, the
+// handoff rings and every lcore's mempool cache). What the port receives goes on in those
+// buffers, and fragments split from it come from them too. Null (with `error` set) when EAL
+// has no memory for it.
+rte_mempool* receive_pool(rte_mempool* pool, std::uint32_t af_packet_frame_size,
+                          const std::string& name, std::string& error);
 
 struct PortRequest {
     std::string device;  // a PCI address, or a vdev string ("net_af_packet0,iface=veth0")

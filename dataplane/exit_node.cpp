@@ -52,11 +52,17 @@ std::variant<std::unique_ptr<ExitNode>, StartupError> ExitNode::start(const conf
     std::unique_ptr<ExitNode> node(new ExitNode());
     node->uplink_ = uplink;
     const auto queues = static_cast<std::uint16_t>(workers + 1);
+    std::string error;
+    rte_mempool* uplink_pool =
+        receive_pool(pool, config::af_packet_frame_size(uplink), "uplink_packets", error);
+    if (uplink_pool == nullptr) {
+        return StartupError{error};
+    }
     auto started = start_port(
         {.device = uplink.device, .rx_queues = queues, .tx_queues = queues, .mtu = uplink.mtu},
-        pool);
-    if (auto* error = std::get_if<StartupError>(&started)) {
-        return *error;
+        uplink_pool);
+    if (auto* failed = std::get_if<StartupError>(&started)) {
+        return *failed;
     }
     node->port_ = std::get<Port>(started);
     if ((uplink.address && !uplink.next_hop) || (uplink.address6 && !uplink.next_hop6)) {

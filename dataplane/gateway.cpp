@@ -383,11 +383,19 @@ int run_gateway(const config::Config& config, const std::vector<std::string>& ea
             shut_down_eal();
             return 1;
         }
+        std::string pool_error;
+        rte_mempool* wan_pool =
+            receive_pool(rt.pool, config::af_packet_frame_size(*wan), "wan_packets", pool_error);
+        if (wan_pool == nullptr) {
+            std::fprintf(stderr, "meshgate: %s\n", pool_error.c_str());
+            shut_down_eal();
+            return 1;
+        }
         auto started = start_port({.device = wan->device,
                                    .rx_queues = static_cast<std::uint16_t>(rt.workers + 1),
                                    .tx_queues = static_cast<std::uint16_t>(rt.workers + 1),
                                    .mtu = wan->mtu},
-                                  rt.pool);
+                                  wan_pool);
         if (auto* error = std::get_if<StartupError>(&started)) {
             std::fprintf(stderr, "meshgate: %s\n", error->message.c_str());
             shut_down_eal();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -329,6 +330,44 @@ TEST(EalArguments, FollowTheConfigurationAndOverridesComeLast) {
         "meshgate",  "-l",          "0,1,2",  "--main-lcore", "0",        "-m",          "512",
         "--no-huge", "--no-shconf", "--vdev", "net_null0",    "--no-pci", "--log-level", "debug"};
     EXPECT_EQ(args, expected);
+}
+
+// An af_packet uplink receives datagrams the kernel reassembled: its frames are made large
+// enough (framesz, and blocks that hold one), unless its device string says otherwise. WAN
+// ports and other devices keep the driver's defaults.
+TEST(EalArguments, AfPacketUplinkGetsLargeFrames) {
+    const std::string ports =
+        "ports:\n"
+        "  - name: wan\n"
+        "    device: net_af_packet0,iface=eth0\n"
+        "    address: 192.0.2.1/24\n"
+        "  - name: up\n"
+        "    device: net_af_packet1,iface=up0\n"
+        "    role: uplink\n"
+        "    address: 203.0.113.1/24\n";
+    std::string text = minimal();
+    text = text.substr(0, text.find("ports:")) + ports;
+    LoadResult result = load_string(text, "gw.yaml");
+    ASSERT_TRUE(std::holds_alternative<Config>(result)) << std::get<LoadError>(result).message;
+    Config config = std::get<Config>(result);
+    EXPECT_EQ(af_packet_frame_size(config.ports[0]), af_packet_default_frame_size);
+    EXPECT_EQ(af_packet_frame_size(config.ports[1]), af_packet_uplink_frame_size);
+    auto args = eal_arguments(config);
+    EXPECT_NE(std::find(args.begin(), args.end(), "net_af_packet0,iface=eth0,qpairs=2"),
+              args.end());
+    EXPECT_NE(std::find(args.begin(), args.end(),
+                        "net_af_packet1,iface=up0,qpairs=2,framesz=8192,blocksz=8192"),
+              args.end());
+
+    // The operator's own frame size (and queue count) stand.
+    config.ports[1].device = "net_af_packet1,iface=up0,framesz=4096,qpairs=3";
+    EXPECT_EQ(af_packet_frame_size(config.ports[1]), 4096u);
+    args = eal_arguments(config);
+    EXPECT_NE(std::find(args.begin(), args.end(), "net_af_packet1,iface=up0,framesz=4096,qpairs=3"),
+              args.end());
+
+    config.ports[1].device = "net_af_xdp0,iface=up0";
+    EXPECT_EQ(af_packet_frame_size(config.ports[1]), 0u);
 }
 
 }  // namespace

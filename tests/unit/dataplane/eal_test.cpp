@@ -13,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "config/config.hpp"
 #include "tests/support/eal_environment.hpp"
 
 namespace meshgate::dataplane {
@@ -55,6 +56,31 @@ TEST(PacketPool, DefaultOpsWhenNoneAreNamed) {
     rte_mbuf* packet = rte_pktmbuf_alloc(pool);
     ASSERT_NE(packet, nullptr);
     rte_pktmbuf_free(packet);
+    rte_mempool_free(pool);
+}
+
+// DPDK's af_packet driver refuses to receive frames into buffers that cannot hold them:
+// receive_pool() must give a port the buffers for the frames config sets, checked against the
+// driver itself (on the loopback interface; nothing is sent). Other ports keep the shared pool.
+TEST(PacketPool, AfPacketFramesGetBuffersThatHoldThem) {
+    rte_mempool* shared = test::EalEnvironment::pool();
+    std::string error;
+    EXPECT_EQ(receive_pool(shared, 0, "no_pool", error), shared);
+    EXPECT_EQ(receive_pool(shared, config::af_packet_default_frame_size, "no_pool", error), shared);
+
+    ASSERT_EQ(rte_dev_probe("net_af_packet9,iface=lo,qpairs=1,framesz=8192,blocksz=8192"), 0);
+    auto refused = start_port({.device = "net_af_packet9"}, shared);
+    ASSERT_TRUE(std::holds_alternative<StartupError>(refused));
+    EXPECT_NE(std::get<StartupError>(refused).message.find("rte_eth_rx_queue_setup"),
+              std::string::npos);
+
+    rte_mempool* pool = receive_pool(shared, 8192, "af_packet_pool_test", error);
+    ASSERT_NE(pool, nullptr) << error;
+    ASSERT_NE(pool, shared);
+    EXPECT_GT(rte_pktmbuf_data_room_size(pool), 8192u);
+    auto started = start_port({.device = "net_af_packet9"}, pool);
+    ASSERT_TRUE(std::holds_alternative<Port>(started)) << std::get<StartupError>(started).message;
+    stop_port(std::get<Port>(started));
     rte_mempool_free(pool);
 }
 
