@@ -2,6 +2,7 @@
 // (no global arrays indexed by lcore), and the tables all workers share.
 #pragma once
 
+#include <rte_cycles.h>
 #include <rte_ring.h>
 
 #include <array>
@@ -14,6 +15,7 @@
 #include "dataplane/classify.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/handoff.hpp"
+#include "dataplane/icmp_error.hpp"
 #include "dataplane/receive.hpp"
 #include "dataplane/tables.hpp"
 
@@ -60,6 +62,7 @@ struct alignas(64) WorkerContext {
     const SharedTables* shared = nullptr;
     std::unique_ptr<crypto::BatchAead> crypto;
     WorkerCounters counters;
+    IcmpErrorLimiter icmp_errors{rte_get_tsc_hz()};  // the errors this worker sends (route.hpp)
     ExitWorker* exit = nullptr;  // the uplink side; null when the gateway has no uplink
     // The next burst from the port, received one pass early while the port is busy
     // (receive.hpp). Empty whenever the port is idle.

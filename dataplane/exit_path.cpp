@@ -58,44 +58,14 @@ void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
     rte_prefetch0(&exit.counters[peer]);
 }
 
-// Turns the packet into an ICMP error for its sender, from `source`; or frees it, also when
-// the worker's ICMP error budget is spent. Counted under `reason` either way: the original
-// packet did not go on. True: the error is ready to send.
-bool make_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
-                std::uint32_t mtu, std::uint64_t now, const std::optional<IpAddress>& source) {
-    worker.counters.count_drop(reason);
-    ExitWorker& state = *worker.exit;
-    if (!state.icmp_errors.allow(now)) {
-        state.icmp_errors_suppressed++;
-        rte_pktmbuf_free(packet);
-        return false;
-    }
-    if (!make_icmp_error(packet, kind, mtu, source)) {
-        rte_pktmbuf_free(packet);
-        return false;
-    }
-    state.icmp_errors_sent++;
-    return true;
-}
-
 // The ICMP error about a peer's packet, from the gateway's tunnel address, queued for sealing
 // back to the peer.
 void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,
                        WorkerContext& worker, std::uint32_t mtu, std::uint64_t now) {
-    const GatewayAddresses& self = worker.shared->addresses;
-    if (make_error(packet, kind, reason, worker, mtu, now,
-                   is_ipv6_packet(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4)) {
+    if (answer_sender_with_error(packet, kind, reason, worker, mtu, now)) {
         packet_meta(packet).stage = HandoffStage::encap;  // .peer is still the sender
         replies.push(packet);
     }
-}
-
-// Whether a router may split the packet: IPv4 without "don't fragment" (IPv6 routers never
-// fragment, RFC 8200 §5).
-bool may_fragment(const rte_mbuf* packet) {
-    return !is_ipv6_packet(packet) &&
-           (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
-            rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
 }
 
 // True when the packet may go on to the uplink: it fits, or it may be split (IPv4 without DF),
@@ -311,8 +281,8 @@ bool refused_too_big(rte_mbuf* packet, Burst<>& answers, WorkerContext& worker, 
         return false;
     }
     const ExitShared& exit = *state.shared;
-    if (make_error(packet, IcmpError::too_big, Drop::tunnel_too_big, worker, mtu, now,
-                   is_ipv6_packet(packet) ? exit.ipv6 : exit.ipv4)) {
+    if (become_icmp_error(packet, IcmpError::too_big, Drop::tunnel_too_big, worker, mtu, now,
+                          is_ipv6_packet(packet) ? exit.ipv6 : exit.ipv4)) {
         answers.push(packet);
     }
     return true;

@@ -102,11 +102,8 @@ struct alignas(64) ExitWorker {
     std::unique_ptr<NatTable> nat;           // this worker's slice of the ports
     std::unique_ptr<FlowLogQueue> flow_log;  // null: no flow log
     Burst<> lookahead;                       // the uplink queue's next burst (receive.hpp)
-    IcmpErrorLimiter icmp_errors{rte_get_tsc_hz()};
-    // The control thread reads these racily (monotonic statistics).
-    std::uint64_t icmp_errors_sent = 0;
-    std::uint64_t icmp_errors_suppressed = 0;  // over the limiter's rate: dropped unanswered
-    std::uint64_t uplink_echo_replies = 0;     // pings to the uplink address, answered
+    // The control thread reads this racily (a monotonic statistic).
+    std::uint64_t uplink_echo_replies = 0;  // pings to the uplink address, answered
     // Which worker owns the datagrams whose first fragment this worker steered (uplink_owner).
     FragmentMap fragment_owners{fragment_steering_slots,
                                 fragment_lifetime_seconds* rte_get_tsc_hz()};

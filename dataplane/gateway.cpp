@@ -319,7 +319,9 @@ std::string render_show(Runtime& rt, const ControlLcore& control) {
     auto worker_line = [&out](const std::string& name, const WorkerCounters& c) {
         out << name << ": rx " << c.rx_packets << " packets " << c.rx_bytes << " bytes, tx "
             << c.tx_packets << " packets " << c.tx_bytes << " bytes, to control " << c.to_control
-            << ", handed off " << c.handed_off << ", fragments made " << c.fragments_made << "\n";
+            << ", handed off " << c.handed_off << ", fragments made " << c.fragments_made
+            << ", ICMP errors sent " << c.icmp_errors_sent << " suppressed "
+            << c.icmp_errors_suppressed << "\n";
         for (std::size_t r = 0; r < drop_reason_count; ++r) {
             if (c.drops[r] != 0) {
                 out << "  drop " << drop_name(static_cast<Drop>(r)) << " " << c.drops[r] << "\n";

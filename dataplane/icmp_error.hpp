@@ -45,7 +45,7 @@ bool make_icmp_error(rte_mbuf* packet, IcmpError kind, std::uint32_t mtu,
 // second. The defaults are Linux's (net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst), per
 // worker here. Kept as a theoretical arrival time (GCRA): one integer, no refill loop.
 //
-// Ownership: one per worker (ExitWorker), used by that worker only.
+// Ownership: one per worker (WorkerContext), used by that worker only.
 class IcmpErrorLimiter {
   public:
     static constexpr std::uint32_t default_per_second = 1000;

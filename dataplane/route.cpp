@@ -1,5 +1,6 @@
 #include "dataplane/route.hpp"
 
+#include <rte_cycles.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
 
@@ -105,6 +106,57 @@ bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAd
     return answer_echo_request(packet);
 }
 
+bool may_fragment(const rte_mbuf* packet) {
+    return !is_ipv6_packet(packet) &&
+           (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
+            rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
+}
+
+bool become_icmp_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
+                       std::uint32_t mtu, std::uint64_t now,
+                       const std::optional<IpAddress>& source) {
+    worker.counters.count_drop(reason);
+    if (!worker.icmp_errors.allow(now)) {
+        worker.counters.icmp_errors_suppressed++;
+        rte_pktmbuf_free(packet);
+        return false;
+    }
+    if (!make_icmp_error(packet, kind, mtu, source)) {
+        rte_pktmbuf_free(packet);
+        return false;
+    }
+    worker.counters.icmp_errors_sent++;
+    return true;
+}
+
+bool answer_sender_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
+                              std::uint32_t mtu, std::uint64_t now) {
+    const GatewayAddresses& self = worker.shared->addresses;
+    return become_icmp_error(packet, kind, reason, worker, mtu, now,
+                             is_ipv6_packet(packet) ? self.tunnel_ipv6 : self.tunnel_ipv4);
+}
+
+namespace {
+
+// A packet for another peer that a router would not forward: its TTL has run out, or it is
+// larger than the tunnel's MTU and may not be split (encap splits the others). Its sender gets
+// time exceeded / fragmentation needed (with the tunnel's MTU) from the gateway's tunnel
+// address, as from any router on the path: traceroute and path MTU discovery between peers
+// work through the hub. True: the packet is now that error; false: it was dropped (counted).
+// Cold: the caller asks only when the TTL check failed or the packet is too big.
+[[gnu::noinline]] bool refuse_to_forward(rte_mbuf* packet, bool ttl_expired,
+                                         WorkerContext& worker) {
+    const std::uint64_t now = rte_rdtsc();
+    if (ttl_expired) {
+        return answer_sender_with_error(packet, IcmpError::time_exceeded, Drop::ttl_exceeded,
+                                        worker, 0, now);
+    }
+    return answer_sender_with_error(packet, IcmpError::too_big, Drop::tunnel_too_big, worker,
+                                    worker.shared->tunnel_mtu, now);
+}
+
+}  // namespace
+
 std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
     const SharedTables& shared = *worker.shared;
     // One bulk allowed-IPs lookup for every destination of the burst; echo replies to the
@@ -138,9 +190,13 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
                 drop_packet(packet, Drop::policy_refused, worker.counters);
                 continue;
             }
-            if (!decrement_ttl(packet)) {
-                drop_packet(packet, Drop::ttl_exceeded, worker.counters);
-                continue;
+            const bool ttl_expired = !decrement_ttl(packet);
+            if (ttl_expired || (rte_pktmbuf_data_len(packet) > shared.tunnel_mtu &&
+                                !may_fragment(packet))) [[unlikely]] {
+                if (!refuse_to_forward(packet, ttl_expired, worker)) {
+                    continue;  // counted, and freed
+                }
+                destination = source;  // the error goes back to the sender
             }
         }
         packet_meta(packet) = {destination, HandoffStage::encap};

@@ -1,7 +1,10 @@
 // Route: decides where each authenticated inner packet goes.
 //
 //   to a gateway tunnel address, ICMP echo request  -> echo reply, back to the sender
-//   inside another peer's allowed IPs               -> that peer, if both hold `peers`
+//   inside another peer's allowed IPs               -> that peer, if both hold `peers`;
+//                                                      TTL run out, or too big for the
+//                                                      tunnel and DF set (or IPv6): an ICMP
+//                                                      error back to the sender, as a router
 //   anything else                                   -> exit_outbound (exit_path.hpp):
 //                                                      the uplink, or dropped
 //
@@ -12,6 +15,7 @@
 
 #include "dataplane/burst.hpp"
 #include "dataplane/context.hpp"
+#include "dataplane/icmp_error.hpp"
 
 namespace meshgate::dataplane {
 
@@ -25,6 +29,23 @@ bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAd
 // The same, for a request whose destination the caller has already found to be the gateway's
 // own (the uplink address, on the exit path).
 bool answer_echo_request(rte_mbuf* packet);
+
+// Whether a router may split the packet: IPv4 without "don't fragment" (IPv6 routers never
+// fragment, RFC 8200 §5).
+bool may_fragment(const rte_mbuf* packet);
+
+// The gateway's own ICMP errors (icmp_error.hpp), within the worker's ICMP rate.
+//
+// become_icmp_error turns the packet into the ICMP error about it, from `source`, or frees it
+// (also when the rate is spent). Counted under `reason` either way: the original packet did
+// not go on. True: the error is ready to send, to the packet's source.
+bool become_icmp_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
+                       std::uint32_t mtu, std::uint64_t now,
+                       const std::optional<IpAddress>& source);
+// The same for a packet a peer sent, from the gateway's tunnel address of its family: true
+// when it is now the error, to be sealed back to that peer (packet_meta().peer).
+bool answer_sender_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
+                              std::uint32_t mtu, std::uint64_t now);
 
 // The destination of an inner IPv4 or IPv6 packet (data at the IP header).
 IpAddress destination_of(const rte_mbuf* packet);

@@ -207,7 +207,7 @@ test_traceroute() {
 test_pmtu() {
   local out
   out=$(mg_in "$ns_a" ping -c 1 -W 3 -M do -s 1373 "$srv4" 2>&1 || true)
-  mg_log "$(head -2 <<<"$out" | tail -1)"
+  mg_log "$(grep -m 1 "mtu" <<<"$out")"
   grep -q "mtu = 1400" <<<"$out" || return 1
   mg_in "$ns_a" ping -c 1 -W 3 -M do -s 1372 "$srv4" >/dev/null
 }

@@ -93,6 +93,35 @@ test_ping_gateway() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.1 >/dev/null;
 # Test that A reaches B through the hub.
 test_ping_a_to_b() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.3 >/dev/null; }
 
+# Test that the hub is a router on the path between peers: traceroute from A shows the
+# gateway's tunnel address as hop 1 (time exceeded from meshgate itself), then B.
+test_traceroute_a_to_b() {
+  local out
+  out=$(mg_in "$ns_a" traceroute -n -q 1 -w 2 -m 4 10.100.0.3 2>&1 || true)
+  echo "$out" >"$MG_LOGDIR/traceroute.txt"
+  grep -Eq '^ 1 +10\.100\.0\.1 ' <<<"$out" && grep -Eq '^ 2 +10\.100\.0\.3 ' <<<"$out" ||
+    { echo "$out" >&2; return 1; }
+}
+
+# Test path MTU discovery between peers. A's tunnel MTU is raised to 1500, above the
+# gateway's 1420. A 1500-byte ping without DF reaches B (the hub splits it); one with DF gets
+# "fragmentation needed" (mtu 1420) from the gateway, and then A's pings fit.
+test_pmtu_a_to_b() {
+  local out status=0
+  mg_in "$ns_a" ip link set "${client_if[a]}" mtu 1500
+  mg_in "$ns_a" ping -c 2 -i 0.3 -W 3 -M dont -s 1472 10.100.0.3 >/dev/null || status=1
+  out=$(mg_in "$ns_a" ping -c 1 -W 3 -M do -s 1472 10.100.0.3 2>&1 || true)
+  mg_log "$(grep -m 1 "mtu" <<<"$out")"
+  grep -q "mtu = 1420" <<<"$out" || status=1
+  mg_in "$ns_a" ping -c 2 -i 0.3 -W 3 -M do -s 1392 10.100.0.3 >/dev/null || status=1
+  mg_in "$ns_a" ip link set "${client_if[a]}" mtu 1420
+  mg_in "$ns_a" ip route flush cache
+  # With two workers, B's owner splits and A's owner answers: any worker's line will do.
+  show | grep -Eq "^worker .*fragments made [1-9]" || status=1
+  show | grep -Eq "^worker .*ICMP errors sent [1-9]" || status=1
+  return "$status"
+}
+
 # peer_counter NAME FIELD: one number from `meshgate show` ("rx" or "tx" bytes of a peer).
 peer_bytes() {
   show | sed -n "s/^peer $1: .* $2 [0-9]* packets \([0-9]*\) bytes.*/\1/p"
@@ -200,6 +229,8 @@ main() {
   mg_start_meshgate "$ns_gw" "$meshgate" "$workers"
   mg_check "A pings the gateway's tunnel address" test_ping_gateway
   mg_check "A pings B through the hub" test_ping_a_to_b
+  mg_check "traceroute from A to B shows the hub" test_traceroute_a_to_b
+  mg_check "path MTU discovery between peers through the hub" test_pmtu_a_to_b
   mg_check "iperf3 TCP A->B and B->A, counters match" test_iperf
   mg_check "A roams to a new underlay address" test_roaming
   mg_check "an unconfigured client never gets a handshake" test_unconfigured_client

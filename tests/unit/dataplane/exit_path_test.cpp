@@ -251,7 +251,7 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     EXPECT_EQ(rte_be_to_cpu_16(icmp->icmp_seq_nb), hub.shared().tunnel_mtu) << "next-hop MTU";
     EXPECT_TRUE(std::equal(df.begin(), df.begin() + 28, error.begin() + 28))
         << "the quote is the packet as it came, NAT port and all";
-    EXPECT_EQ(hub.exit_worker(0).icmp_errors_sent, 1u);
+    EXPECT_EQ(hub.worker(0).counters.icmp_errors_sent, 1u);
 }
 
 TEST(ExitPath, UplinkOwnerFollowsTheNatPort) {
@@ -362,9 +362,9 @@ TEST(ExitPath, IcmpErrorsStopAtTheWorkersBudget) {
     // The bucket refills at 1000 a second while the flood is processed: a few more may pass.
     EXPECT_GE(back.size(), IcmpErrorLimiter::default_burst);
     EXPECT_LT(back.size(), flood);
-    const ExitWorker& state = *hub.worker(0).exit;
-    EXPECT_EQ(state.icmp_errors_sent, back.size());
-    EXPECT_EQ(state.icmp_errors_sent + state.icmp_errors_suppressed, flood);
+    const WorkerCounters& counters = hub.worker(0).counters;
+    EXPECT_EQ(counters.icmp_errors_sent, back.size());
+    EXPECT_EQ(counters.icmp_errors_sent + counters.icmp_errors_suppressed, flood);
     EXPECT_EQ(hub.worker(0).counters.dropped(Drop::ttl_exceeded), flood);
     EXPECT_TRUE(uplink_frames(hub).empty());
 }

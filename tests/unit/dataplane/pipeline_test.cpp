@@ -167,6 +167,92 @@ TEST(Pipeline, RefusesAndCountsEveryBadDataPacket) {
     EXPECT_EQ(hub.slot(1).counters.tx_packets, 1u);
 }
 
+// Sends `inner` from client `from` through worker 0; returns what each client received,
+// opened (the frames are freed).
+std::vector<std::vector<std::vector<std::uint8_t>>> send_through_hub(
+    HubFixture& hub, unsigned from, const std::vector<std::uint8_t>& inner) {
+    rte_mbuf* frame = hub.client_frame(hub.client(from), inner);
+    hub.inject(0, &frame, 1);
+    hub.run_until_idle();
+    std::vector<std::vector<std::vector<std::uint8_t>>> received(2);
+    for (rte_mbuf* sent : hub.transmitted(0)) {
+        for (unsigned to = 0; to < received.size(); ++to) {
+            if (auto opened = hub.open_frame(hub.client(to), sent)) {
+                received[to].push_back(*opened);
+            }
+        }
+        rte_pktmbuf_free(sent);
+    }
+    return received;
+}
+
+// Checks `error` is the ICMP error of `type`/`code` from the gateway's tunnel address to
+// client 0, reporting `mtu`, and quoting the header of client 0's packet to client 1.
+void expect_icmp_error(HubFixture& hub, const std::vector<std::uint8_t>& error, std::uint8_t type,
+                       std::uint8_t code, std::uint16_t mtu) {
+    ASSERT_GE(error.size(), 20u + 8u + 20u + 8u);
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(error.data());
+    EXPECT_EQ(ip->src_addr, ipv4(10, 100, 0, 1).v4_network_order());
+    EXPECT_EQ(ip->dst_addr, hub.client(0).tunnel_address.v4_network_order());
+    EXPECT_EQ(error[20], type);
+    EXPECT_EQ(error[21], code);
+    EXPECT_EQ(error[26] << 8 | error[27], mtu);
+    const auto* quoted = reinterpret_cast<const rte_ipv4_hdr*>(error.data() + 28);
+    EXPECT_EQ(quoted->src_addr, hub.client(0).tunnel_address.v4_network_order());
+    EXPECT_EQ(quoted->dst_addr, hub.client(1).tunnel_address.v4_network_order());
+}
+
+// The hub is a router on the path between two peers: a packet whose TTL runs out there gets
+// "time exceeded" back from the gateway's tunnel address (traceroute's hop), not silence.
+TEST(Pipeline, HubAnswersAnExpiredTtlWithTimeExceeded) {
+    HubFixture hub({});
+    auto received = send_through_hub(
+        hub, 0,
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, 80, 1));
+    EXPECT_TRUE(received[1].empty());
+    ASSERT_EQ(received[0].size(), 1u);
+    expect_icmp_error(hub, received[0][0], 11, 0, 0);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::ttl_exceeded), 1u);
+    EXPECT_EQ(hub.worker(0).counters.icmp_errors_sent, 1u);
+}
+
+// A peer whose own MTU is above the tunnel's sends a packet too big for the tunnel to another
+// peer. With DF set it gets "fragmentation needed" with the tunnel's MTU (path MTU discovery
+// between peers); without, the hub splits it and the other peer gets the fragments.
+TEST(Pipeline, HubAnswersOversizedDontFragmentPacketsAndSplitsTheRest) {
+    HubFixture hub({});
+    const std::uint16_t mtu = hub.shared().tunnel_mtu;
+    auto big = HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address,
+                                     mtu + 80u);
+
+    auto received = send_through_hub(hub, 0, big);
+    EXPECT_TRUE(received[0].empty());
+    ASSERT_EQ(received[1].size(), 2u);
+    std::size_t payload = 0;
+    for (const auto& fragment : received[1]) {
+        EXPECT_LE(fragment.size(), mtu);  // padding included
+        const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(fragment.data());
+        payload += rte_be_to_cpu_16(header->total_length) - 20u;
+    }
+    EXPECT_EQ(payload, big.size() - 20);
+
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(big.data());
+    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    received = send_through_hub(hub, 0, big);
+    EXPECT_TRUE(received[1].empty());
+    ASSERT_EQ(received[0].size(), 1u);
+    expect_icmp_error(hub, received[0][0], 3, 4, mtu);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::tunnel_too_big), 1u);
+
+    // A packet that fits goes through with DF set.
+    received = send_through_hub(
+        hub, 0,
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, mtu));
+    EXPECT_EQ(received[1].size(), 1u);
+}
+
 TEST(Pipeline, PacketsForAPeerWithoutSessionGoToTheControlThread) {
     HubFixture hub({});
     hub.slot(1).current.store(nullptr);
