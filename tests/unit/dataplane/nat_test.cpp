@@ -773,6 +773,53 @@ TEST_P(NatIcmpError, EveryTruncationOfTheQuote) {
 INSTANTIATE_TEST_SUITE_P(All, NatIcmpError, ::testing::ValuesIn(error_cases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Errors about fragments. A first fragment carries the ports, so an error quoting it is
+// translated as any other: the remote host's "fragment reassembly time exceeded" (11/1,
+// which quotes the first fragment, RFC 792) and a router's "packet too big" for an IPv6
+// first fragment reach the client exactly as they would have without NAT. A quoted later
+// fragment names no flow: refused, untouched.
+TEST(NatIcmpErrorFragments, ErrorsQuotingAFirstFragmentAreTranslated) {
+    auto table = make_table();
+    for (bool is_v6 : {false, true}) {
+        Spec sent = client_spec(is_v6, Proto::udp);
+        sent.payload = pattern(600);
+        if (!is_v6) {
+            sent.ipv4_fragment = 0x2000;  // more fragments, offset 0
+        }
+        const Bytes original = is_v6 ? with_fragment_header(build(sent), 0x0001) : build(sent);
+        Bytes translated = original;
+        ASSERT_EQ(out(*table, translated, 0).result, NatResult::translated) << is_v6;
+
+        const std::uint8_t type = is_v6 ? 2 : 11;
+        const std::uint8_t code = is_v6 ? 0 : 1;
+        const std::uint32_t mtu = is_v6 ? 1280 : 0;
+        const IpAddress& from = is_v6 ? router6 : sent.destination;
+        const std::size_t quote = is_v6 ? original.size() : 28;  // v4: header and 8 bytes
+        Bytes error = icmp_error(from, is_v6 ? uplink6 : uplink4, type, code, mtu,
+                                 Bytes(translated.begin(), translated.begin() + quote));
+        NatOutcome outcome = in(*table, error, 1);
+        ASSERT_EQ(outcome.result, NatResult::translated) << is_v6;
+        EXPECT_EQ(outcome.peer, peer_a);
+        EXPECT_EQ(error, icmp_error(from, sent.source, type, code, mtu,
+                                    Bytes(original.begin(), original.begin() + quote)))
+            << is_v6;
+
+        Bytes later = is_v6 ? with_fragment_header(build(sent), 75 << 3) : build(sent);
+        if (!is_v6) {
+            put16(&later[6], 75);  // offset 600, the last fragment
+            put16(&later[10], 0);
+            put16(&later[10], finish(add_words(later.data(), 20)));
+        }
+        ASSERT_EQ(out(*table, later, 0).result, NatResult::translated) << is_v6;
+        const Bytes later_quote(later.begin(), later.begin() + (is_v6 ? 48 : 28));
+        Bytes about_later = is_v6 ? icmp_error(router6, uplink6, 3, 0, 0, later_quote)
+                                  : icmp_error(router4, uplink4, 11, 0, 0, later_quote);
+        const Bytes before = about_later;
+        EXPECT_EQ(in(*table, about_later, 1).result, NatResult::fragment) << is_v6;
+        EXPECT_EQ(about_later, before) << is_v6;
+    }
+}
+
 // Steering: the port nat_inbound_port() names is the flow's translated port, so
 // owner_of_port() sends every answer (and every error about a flow) to the table holding it.
 TEST(NatInboundPort, NamesTheTranslatedPortOfEveryAnswer) {
