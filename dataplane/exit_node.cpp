@@ -213,7 +213,8 @@ void ExitNode::render(std::ostream& out, const std::vector<std::string>& peer_na
         out << "nat worker " << w << ": ports " << nat.ports().first << "-" << nat.ports().last
             << ", active " << c.active << ", created " << c.created << ", refused " << c.refused
             << ", expired " << c.expired << ", records lost " << c.records_lost
-            << ", later fragments " << c.fragments << "; uplink pings answered "
+            << ", later fragments " << c.fragments << " (first fragments displaced "
+            << nat.fragments_displaced() << "); uplink pings answered "
             << workers_[w]->uplink_echo_replies << "\n";
     }
     const WorkerCounters& c = control_counters_;

@@ -210,6 +210,10 @@ class NatTable {
     // ---- inspection ----------------------------------------------------------------------
     const NatFlowRecord& flow(std::uint32_t index) const { return entries_[index].record; }
     const NatCounters& counters() const { return counters_; }
+    // Datagrams whose first fragment's record another datagram took over before it ended:
+    // their later fragments are refused (nat_fragment). Many more than a few means more
+    // fragmented datagrams in flight at once than NatOptions::fragment_slots holds.
+    std::uint64_t fragments_displaced() const { return fragments_.displaced(); }
     PortRange ports() const { return options_.ports; }
     std::uint32_t capacity() const { return options_.capacity; }
 

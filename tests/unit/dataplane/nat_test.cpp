@@ -603,6 +603,34 @@ TEST(NatFragments, LaterFragmentsWithoutTheirFirstAreRefused) {
     EXPECT_EQ(table->counters().fragments, 1u);
 }
 
+// With one fragment slot, a second datagram's first fragment takes the first's record: the
+// first datagram's later fragments are refused, and the displacement is counted (meshgate
+// show) so an operator can tell it from fragments that never had a first.
+TEST(NatFragments, ADisplacedFirstFragmentIsCounted) {
+    NatOptions options = test_options();
+    options.fragment_slots = 1;
+    auto table = make_table(options);
+    Spec first = client_spec(false, Proto::udp);
+    first.ipv4_fragment = 0x2000;
+    Bytes packet = build(first);
+    ASSERT_EQ(out(*table, packet, 0).result, NatResult::translated);
+    EXPECT_EQ(table->fragments_displaced(), 0u);
+
+    Spec second = first;
+    second.destination_port = 4444;  // another flow
+    packet = build(second);
+    put16(&packet[4], 0x4321);  // another datagram
+    put16(&packet[10], 0);
+    put16(&packet[10], finish(add_words(packet.data(), 20)));
+    ASSERT_EQ(out(*table, packet, 0).result, NatResult::translated);
+    EXPECT_EQ(table->fragments_displaced(), 1u);
+
+    Spec later = first;
+    later.ipv4_fragment = 185;
+    packet = build(later);
+    EXPECT_EQ(out(*table, packet, 0).result, NatResult::fragment);
+}
+
 // IPv6 puts fragmentation in an extension header between the IP header and the transport.
 Bytes with_fragment_header(Bytes packet, std::uint16_t offset_and_more) {
     std::uint8_t next = packet[6];
