@@ -8,6 +8,7 @@
 #   │ meshgate        │  │ wireguard-go     │  │ wireguard-go     │
 #   │ wan 198.51.100.1│  │ eth 198.51.100.2 │  │ eth 198.51.100.3 │
 #   │ tun 10.100.0.1  │  │ tun 10.100.0.2   │  │ tun 10.100.0.3   │
+#   │   fd00:100::1   │  │   fd00:100::2    │  │   fd00:100::3    │
 #   └─────────────────┘  └──────────────────┘  └──────────────────┘
 #
 # usage: hub_wireguard_go.sh PATH/TO/meshgate WORKERS
@@ -42,15 +43,20 @@ setup_network() {
   ip -n "$ns_c" addr add 198.51.100.4/24 dev eth0
 }
 
-# start_client NAME NS TUNNEL_ADDRESS: wireguard-go with meshgate as its only peer.
+# start_client NAME NS TUNNEL_ADDRESS [TUNNEL_ADDRESS6]: wireguard-go with meshgate as its only
+# peer.
 start_client() {
-  local name=$1 ns=$2 address=$3
+  local name=$1 ns=$2 address=$3 address6=${4:-}
   client_key[$name]=$(wg genkey)
   client_pub[$name]=$(wg pubkey <<<"${client_key[$name]}")
   client_if[$name]="${MG_PREFIX}${name}"
   echo "${client_key[$name]}" >"$MG_LOGDIR/$name.key"
-  mg_wg_client "$ns" "${client_if[$name]}" "$MG_LOGDIR/$name.key" "$gw_pub" 10.100.0.0/24
+  mg_wg_client "$ns" "${client_if[$name]}" "$MG_LOGDIR/$name.key" "$gw_pub" \
+    10.100.0.0/24,fd00:100::/64
   mg_in "$ns" ip addr add "$address/24" dev "${client_if[$name]}"
+  if [ -n "$address6" ]; then
+    mg_in "$ns" ip addr add "$address6/64" dev "${client_if[$name]}" nodad
+  fi
   mg_in "$ns" ip link set "${client_if[$name]}" up
 }
 
@@ -59,7 +65,7 @@ write_config() {
 interface:
   private_key: $gw_key
   listen_port: 51820
-  addresses: [10.100.0.1/24]
+  addresses: [10.100.0.1/24, fd00:100::1/64]
 ports:
   - name: wan
     device: net_af_packet0,iface=eth0
@@ -75,11 +81,11 @@ eal:
 peers:
   - name: a
     public_key: ${client_pub[a]}
-    allowed_ips: [10.100.0.2/32]
+    allowed_ips: [10.100.0.2/32, fd00:100::2/128]
     permissions: [peers]
   - name: b
     public_key: ${client_pub[b]}
-    allowed_ips: [10.100.0.3/32]
+    allowed_ips: [10.100.0.3/32, fd00:100::3/128]
     permissions: [peers]
 YAML
 }
@@ -94,18 +100,23 @@ test_ping_gateway() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.1 >/dev/null;
 test_ping_a_to_b() { mg_in "$ns_a" ping -c 3 -i 0.3 -W 3 10.100.0.3 >/dev/null; }
 
 # Test that the hub is a router on the path between peers: traceroute from A shows the
-# gateway's tunnel address as hop 1 (time exceeded from meshgate itself), then B.
+# gateway's tunnel address as hop 1 (time exceeded from meshgate itself), then B; over IPv4
+# and IPv6.
 test_traceroute_a_to_b() {
-  local out
-  out=$(mg_in "$ns_a" traceroute -n -q 1 -w 2 -m 4 10.100.0.3 2>&1 || true)
-  echo "$out" >"$MG_LOGDIR/traceroute.txt"
-  grep -Eq '^ 1 +10\.100\.0\.1 ' <<<"$out" && grep -Eq '^ 2 +10\.100\.0\.3 ' <<<"$out" ||
-    { echo "$out" >&2; return 1; }
+  local v4 v6
+  v4=$(mg_in "$ns_a" traceroute -n -q 1 -w 2 -m 4 10.100.0.3 2>&1 || true)
+  v6=$(mg_in "$ns_a" traceroute -6 -n -q 1 -w 2 -m 4 fd00:100::3 2>&1 || true)
+  printf '%s\n%s\n' "$v4" "$v6" >"$MG_LOGDIR/traceroute.txt"
+  grep -Eq '^ 1 +10\.100\.0\.1 ' <<<"$v4" && grep -Eq '^ 2 +10\.100\.0\.3 ' <<<"$v4" &&
+    grep -Eq '^ 1 +fd00:100::1 ' <<<"$v6" && grep -Eq '^ 2 +fd00:100::3 ' <<<"$v6" ||
+    { cat "$MG_LOGDIR/traceroute.txt" >&2; return 1; }
 }
 
 # Test path MTU discovery between peers. A's tunnel MTU is raised to 1500, above the
 # gateway's 1420. A 1500-byte ping without DF reaches B (the hub splits it); one with DF gets
-# "fragmentation needed" (mtu 1420) from the gateway, and then A's pings fit.
+# "fragmentation needed" (mtu 1420) from the gateway, and then A's pings fit. Over IPv6 (no
+# router fragments) the first 1500-byte ping gets "packet too big" (mtu 1420), and A's next
+# ones go as fragments that fit.
 test_pmtu_a_to_b() {
   local out status=0
   mg_in "$ns_a" ip link set "${client_if[a]}" mtu 1500
@@ -114,8 +125,13 @@ test_pmtu_a_to_b() {
   mg_log "$(grep -m 1 "mtu" <<<"$out")"
   grep -q "mtu = 1420" <<<"$out" || status=1
   mg_in "$ns_a" ping -c 2 -i 0.3 -W 3 -M do -s 1392 10.100.0.3 >/dev/null || status=1
+  out=$(mg_in "$ns_a" ping -6 -c 1 -W 3 -s 1452 fd00:100::3 2>&1 || true)
+  mg_log "$(grep -m 1 "mtu" <<<"$out")"
+  grep -q "mtu=1420" <<<"$out" || status=1
+  mg_in "$ns_a" ping -6 -c 2 -i 0.3 -W 3 -s 1452 fd00:100::3 >/dev/null || status=1
   mg_in "$ns_a" ip link set "${client_if[a]}" mtu 1420
   mg_in "$ns_a" ip route flush cache
+  mg_in "$ns_a" ip -6 route flush cache
   # With two workers, B's owner splits and A's owner answers: any worker's line will do.
   show | grep -Eq "^worker .*fragments made [1-9]" || status=1
   show | grep -Eq "^worker .*ICMP errors sent [1-9]" || status=1
@@ -223,14 +239,14 @@ main() {
   setup_network
   gw_key=$(wg genkey)
   gw_pub=$(wg pubkey <<<"$gw_key")
-  start_client a "$ns_a" 10.100.0.2
-  start_client b "$ns_b" 10.100.0.3
+  start_client a "$ns_a" 10.100.0.2 fd00:100::2
+  start_client b "$ns_b" 10.100.0.3 fd00:100::3
   write_config
   mg_start_meshgate "$ns_gw" "$meshgate" "$workers"
   mg_check "A pings the gateway's tunnel address" test_ping_gateway
   mg_check "A pings B through the hub" test_ping_a_to_b
-  mg_check "traceroute from A to B shows the hub" test_traceroute_a_to_b
-  mg_check "path MTU discovery between peers through the hub" test_pmtu_a_to_b
+  mg_check "traceroute from A to B shows the hub (IPv4 and IPv6)" test_traceroute_a_to_b
+  mg_check "path MTU discovery between peers through the hub (IPv4 and IPv6)" test_pmtu_a_to_b
   mg_check "iperf3 TCP A->B and B->A, counters match" test_iperf
   mg_check "A roams to a new underlay address" test_roaming
   mg_check "an unconfigured client never gets a handshake" test_unconfigured_client
