@@ -7,15 +7,12 @@
 // Properties checked, beyond not crashing:
 // - NAT leaves a packet it does not translate exactly as it was;
 // - fragments fit their MTU and carry the packet's data in order.
-#include <rte_eal.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,37 +20,27 @@
 #include "dataplane/fragmentation.hpp"
 #include "dataplane/handoff.hpp"
 #include "dataplane/nat.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
 
 namespace {
 
 using meshgate::dataplane::NatTable;
 
-void check(bool property) {
-    if (!property) {
-        __builtin_trap();
-    }
-}
+using meshgate::fuzz::check;
 
 struct World {
+    meshgate::fuzz::FuzzEal eal{"fuzz-nat", 256};
     rte_mempool* pool = nullptr;
     std::unique_ptr<NatTable> nat;
-    std::string runtime_dir;
 
     World() {
-        const std::string prefix = "meshgate-fuzz-nat-" + std::to_string(::getpid());
-        std::vector<std::string> args = {"fuzz_nat",      "--no-huge",   "-m",    "256", "--no-pci",
-                                         "--no-shconf",   "--log-level", "error", "-l",  "0",
-                                         "--file-prefix", prefix};
-        std::vector<char*> argv;
-        for (auto& arg : args) {
-            argv.push_back(arg.data());
-        }
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0 ||
-            !meshgate::dataplane::register_packet_meta()) {
+        if (!meshgate::dataplane::register_packet_meta()) {
             std::abort();
         }
-        runtime_dir = rte_eal_get_runtime_dir();
         pool = rte_pktmbuf_pool_create("fuzz_nat_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+        if (pool == nullptr) {
+            std::abort();
+        }
         meshgate::dataplane::NatOptions options;
         options.capacity = 64;
         options.ports = {20000, 20063};
@@ -61,16 +48,10 @@ struct World {
         options.uplink_v6.bytes = {0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
         options.ticks_per_second = 1;
         nat = std::make_unique<NatTable>("fuzz_nat", options);
-        if (pool == nullptr) {
-            std::abort();
-        }
     }
     ~World() {
         nat.reset();
         rte_mempool_free(pool);
-        rte_eal_cleanup();
-        std::error_code ignored;
-        std::filesystem::remove_all(runtime_dir, ignored);
     }
 };
 
