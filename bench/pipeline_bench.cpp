@@ -1,7 +1,9 @@
 // The data plane's worker loop, measured: items_per_second = packets/s on one worker.
 //
 //   pipeline/decap/<size>/<peers>   RX -> classify -> decap (open, replay, anti-spoof) -> route,
-//                                   which refuses (no route), so nothing is sealed again
+//                                   which refuses (no route): beyond the first 50 "host
+//                                   unreachable" answers (then 1000 a second), nothing is
+//                                   sealed again
 //   pipeline/encap/<size>/<peers>   handoff ring (plaintext for a peer) -> encap (seal) -> TX
 //   pipeline/hub/<size>/<peers>     RX -> ... -> decap -> route to another peer -> encap -> TX
 //   pipeline/crypto_ceiling/<size>  the batch engine alone: one open and one seal per packet

@@ -29,7 +29,7 @@ namespace meshgate::dataplane {
     X(replayed_counter, "counter already seen or behind the replay window")                    \
     X(inner_malformed, "decrypted packet is not a sane IPv4/IPv6 packet")                      \
     X(inner_source_not_allowed, "inner source address outside the peer's allowed IPs")         \
-    X(no_route, "inner destination matches no peer, gateway address or uplink")                \
+    X(no_route, "destination: no peer, gateway address or uplink (ICMP unreachable sent)")     \
     X(ttl_exceeded, "inner packet's TTL or hop limit ran out here (ICMP time exceeded sent)")  \
     X(endpoint_unknown, "peer has a session but no known endpoint to send to")                 \
     X(policy_refused, "peer lacks the permission for this destination")                        \

@@ -92,8 +92,9 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
         const PeerId peer = packet_meta(packet).peer;
         const IpAddress destination = destination_of(packet);
         if (exit.tunnel.is_local(destination)) {
-            // An unassigned tunnel address: ours, not the internet's.
-            drop_packet(packet, Drop::no_route, worker.counters);
+            // An unassigned tunnel address: ours, not the internet's, and no peer's.
+            answer_with_error(packet, IcmpError::unreachable, Drop::no_route, replies, worker, 0,
+                              now);
             return false;
         }
         const ExitVerdict verdict = exit_verdict(shared.peers[peer].permissions,
@@ -344,8 +345,12 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
 
 std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& worker) {
     if (worker.exit == nullptr) {
+        // No peer holds the destination and there is no uplink: the sender hears so at once,
+        // as from kernel WireGuard for a packet no peer's allowed IPs take.
+        const std::uint64_t now = rte_rdtsc();
         for (std::uint16_t i = 0; i < packets.count; ++i) {
-            drop_packet(packets.packets[i], Drop::no_route, worker.counters);
+            answer_with_error(packets.packets[i], IcmpError::unreachable, Drop::no_route, replies,
+                              worker, 0, now);
         }
         packets.clear();
         return 0;

@@ -117,8 +117,9 @@ struct alignas(64) ExitWorker {
 // Route's hook: `packets` are authenticated inner packets of peers this worker owns whose
 // destination is neither a peer nor the gateway. Transmits what may leave on the uplink and
 // drops the rest (counted; per-peer refusals in ExitCounters). ICMP errors for the senders
-// (time exceeded, too big) are appended to `replies` with packet_meta = {sender, encap}, for
-// route's caller to seal. Returns the number of packets transmitted.
+// (time exceeded, too big, host unreachable: all of them when the gateway has no uplink) are
+// appended to `replies` with packet_meta = {sender, encap}, for route's caller to seal.
+// Returns the number of packets transmitted.
 std::uint16_t exit_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& worker);
 
 // Receives one burst from this worker's uplink queue and processes it. Returns packets taken.

@@ -12,7 +12,9 @@ namespace meshgate::dataplane {
 namespace {
 
 constexpr std::uint8_t error_ttl = 64;
+constexpr std::uint8_t icmp_code_host_unreachable = 1;
 constexpr std::uint8_t icmp_code_fragmentation_needed = 4;
+constexpr std::uint8_t icmpv6_code_address_unreachable = 3;
 constexpr std::uint32_t icmp_header = 8;  // type, code, checksum, and 4 type-specific bytes
 
 // An IPv4 packet we may answer: not a non-first fragment, not an ICMP error itself (only
@@ -81,6 +83,9 @@ bool error_v4(rte_mbuf* packet, IcmpError kind, std::uint32_t mtu, const IpAddre
         // RFC 1191 §4: the next-hop MTU in the low 16 bits of the second word.
         icmp[6] = static_cast<std::uint8_t>(mtu >> 8);
         icmp[7] = static_cast<std::uint8_t>(mtu);
+    } else if (kind == IcmpError::unreachable) {
+        icmp[0] = icmp_unreachable;
+        icmp[1] = icmp_code_host_unreachable;
     } else {
         icmp[0] = icmp_time_exceeded;
     }
@@ -117,6 +122,9 @@ bool error_v6(rte_mbuf* packet, IcmpError kind, std::uint32_t mtu, const IpAddre
         icmp[0] = icmpv6_packet_too_big;
         const rte_be32_t value = rte_cpu_to_be_32(mtu);  // RFC 4443 §3.2
         std::memcpy(icmp + 4, &value, 4);
+    } else if (kind == IcmpError::unreachable) {
+        icmp[0] = icmpv6_unreachable;
+        icmp[1] = icmpv6_code_address_unreachable;
     } else {
         icmp[0] = icmpv6_time_exceeded;
     }

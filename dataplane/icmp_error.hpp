@@ -1,7 +1,9 @@
 // ICMP errors the gateway itself sends back through the tunnel, about a peer's packet it will
 // not forward: fragmentation needed / packet too big (the uplink's MTU is smaller than the
-// packet and it may not be fragmented: path MTU discovery, RFC 1191 and RFC 8201) and time
-// exceeded (the TTL or hop limit ran out here: traceroute's first hop).
+// packet and it may not be fragmented: path MTU discovery, RFC 1191 and RFC 8201), time
+// exceeded (the TTL or hop limit ran out here: traceroute's first hop), and host / address
+// unreachable (no peer and no uplink for the destination, as kernel WireGuard answers a
+// packet for which it has no peer: the sender fails at once instead of timing out).
 //
 // The error is built in place, in front of the offending packet's own bytes: the packet
 // becomes the quote (cut to what RFC 1812 §4.3.2.3 and RFC 4443 §2.4(c) allow), and new IP
@@ -22,6 +24,7 @@ namespace meshgate::dataplane {
 enum class IcmpError : std::uint8_t {
     too_big,        // ICMP 3/4 "fragmentation needed" (with the MTU), ICMPv6 2 "packet too big"
     time_exceeded,  // ICMP 11/0, ICMPv6 3/0 "hop limit exceeded in transit"
+    unreachable,    // ICMP 3/1 "host unreachable", ICMPv6 1/3 "address unreachable"
 };
 
 // The total size of an ICMP error: IPv4 errors stay within 576 bytes, ICMPv6 errors within

@@ -6,7 +6,8 @@
 //                                                      tunnel and DF set (or IPv6): an ICMP
 //                                                      error back to the sender, as a router
 //   anything else                                   -> exit_outbound (exit_path.hpp):
-//                                                      the uplink, or dropped
+//                                                      the uplink; without one, "host
+//                                                      unreachable" back to the sender
 //
 // Packets leaving for a peer get packet_meta() = {destination, encap}; those whose
 // destination is owned by another worker are handed to it, the rest stay in the burst for

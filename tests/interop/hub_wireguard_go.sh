@@ -138,6 +138,15 @@ test_pmtu_a_to_b() {
   return "$status"
 }
 
+# Test that a destination no peer holds is refused at once: A's ping to an unassigned tunnel
+# address gets "host unreachable" from the gateway (as from kernel WireGuard), not silence.
+test_unreachable() {
+  local out
+  out=$(mg_in "$ns_a" ping -c 1 -W 3 10.100.0.99 2>&1 || true)
+  mg_log "$(grep -m 1 "nreachable" <<<"$out")"
+  grep -q "From 10.100.0.1 .*Destination Host Unreachable" <<<"$out"
+}
+
 # peer_counter NAME FIELD: one number from `meshgate show` ("rx" or "tx" bytes of a peer).
 peer_bytes() {
   show | sed -n "s/^peer $1: .* $2 [0-9]* packets \([0-9]*\) bytes.*/\1/p"
@@ -246,6 +255,7 @@ main() {
   mg_check "A pings the gateway's tunnel address" test_ping_gateway
   mg_check "A pings B through the hub" test_ping_a_to_b
   mg_check "traceroute from A to B shows the hub (IPv4 and IPv6)" test_traceroute_a_to_b
+  mg_check "a destination no peer holds gets host unreachable" test_unreachable
   mg_check "path MTU discovery between peers through the hub (IPv4 and IPv6)" test_pmtu_a_to_b
   mg_check "iperf3 TCP A->B and B->A, counters match" test_iperf
   mg_check "A roams to a new underlay address" test_roaming

@@ -295,6 +295,15 @@ TEST(ExitPath, RefusalsFollowThePermissionsAndAreCountedPerPeer) {
         EXPECT_EQ(counters.refused_no_exit, row.reason == Drop::exit_not_permitted ? 1u : 0u);
         EXPECT_EQ(counters.refused_local_needs_lan,
                   row.reason == Drop::exit_local_refused ? 1u : 0u);
+        // Policy refusals are silent; an address no peer holds gets "host unreachable".
+        const auto back = delivered(hub, 0);
+        if (row.reason == Drop::no_route) {
+            ASSERT_EQ(back.size(), 1u) << row.name;
+            EXPECT_EQ(back[0][20], 3) << row.name;
+            EXPECT_EQ(back[0][21], 1) << row.name;
+        } else {
+            EXPECT_TRUE(back.empty()) << row.name;
+        }
     }
     HubFixture hub(exit_options());
     hub.slot(0).permissions = permission_exit | permission_lan;

@@ -89,6 +89,8 @@ const Case cases[] = {
     {"v4_time_exceeded_small", false, IcmpError::time_exceeded, 60, 11, 0, 60},
     {"v6_too_big", true, IcmpError::too_big, 1420, 2, 0, 1232},
     {"v6_time_exceeded_small", true, IcmpError::time_exceeded, 80, 3, 0, 80},
+    {"v4_host_unreachable", false, IcmpError::unreachable, 1420, 3, 1, 548},
+    {"v6_address_unreachable", true, IcmpError::unreachable, 100, 1, 3, 100},
 };
 
 class IcmpErrorCase : public ::testing::TestWithParam<Case> {};
@@ -137,6 +139,9 @@ TEST_P(IcmpErrorCase, HeadersQuoteAndChecksums) {
         if (c.kind == IcmpError::too_big) {
             EXPECT_EQ((icmp[6] << 8 | icmp[7]), 1400) << "RFC 1191 next-hop MTU";
         }
+    }
+    if (c.kind != IcmpError::too_big) {
+        EXPECT_EQ(Bytes(icmp + 4, icmp + 8), Bytes(4, 0)) << "unused word";
     }
 }
 

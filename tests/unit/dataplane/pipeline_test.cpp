@@ -10,6 +10,7 @@
 namespace meshgate::dataplane {
 namespace {
 
+using dataplane::IpAddress;
 using test::HubFixture;
 using test::ipv4;
 
@@ -187,9 +188,11 @@ std::vector<std::vector<std::vector<std::uint8_t>>> send_through_hub(
 }
 
 // Checks `error` is the ICMP error of `type`/`code` from the gateway's tunnel address to
-// client 0, reporting `mtu`, and quoting the header of client 0's packet to client 1.
+// client 0, reporting `mtu`, and quoting the header of client 0's packet to `quoted_to`
+// (client 1 when not given).
 void expect_icmp_error(HubFixture& hub, const std::vector<std::uint8_t>& error, std::uint8_t type,
-                       std::uint8_t code, std::uint16_t mtu) {
+                       std::uint8_t code, std::uint16_t mtu,
+                       std::optional<IpAddress> quoted_to = std::nullopt) {
     ASSERT_GE(error.size(), 20u + 8u + 20u + 8u);
     const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(error.data());
     EXPECT_EQ(ip->src_addr, ipv4(10, 100, 0, 1).v4_network_order());
@@ -199,7 +202,8 @@ void expect_icmp_error(HubFixture& hub, const std::vector<std::uint8_t>& error, 
     EXPECT_EQ(error[26] << 8 | error[27], mtu);
     const auto* quoted = reinterpret_cast<const rte_ipv4_hdr*>(error.data() + 28);
     EXPECT_EQ(quoted->src_addr, hub.client(0).tunnel_address.v4_network_order());
-    EXPECT_EQ(quoted->dst_addr, hub.client(1).tunnel_address.v4_network_order());
+    EXPECT_EQ(quoted->dst_addr,
+              quoted_to.value_or(hub.client(1).tunnel_address).v4_network_order());
 }
 
 // The hub is a router on the path between two peers: a packet whose TTL runs out there gets
@@ -251,6 +255,20 @@ TEST(Pipeline, HubAnswersOversizedDontFragmentPacketsAndSplitsTheRest) {
         hub, 0,
         HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, mtu));
     EXPECT_EQ(received[1].size(), 1u);
+}
+
+// A hub without an uplink has nowhere to send a packet no peer's allowed IPs take: its sender
+// gets "host unreachable" from the gateway's tunnel address, as kernel WireGuard answers a
+// packet it has no peer for, and fails at once instead of timing out.
+TEST(Pipeline, HubAnswersADestinationNoPeerHoldsWithHostUnreachable) {
+    HubFixture hub({});
+    const IpAddress nowhere = ipv4(192, 0, 2, 1);
+    auto received =
+        send_through_hub(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, nowhere, 80));
+    EXPECT_TRUE(received[1].empty());
+    ASSERT_EQ(received[0].size(), 1u);
+    expect_icmp_error(hub, received[0][0], 3, 1, 0, nowhere);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::no_route), 1u);
 }
 
 TEST(Pipeline, PacketsForAPeerWithoutSessionGoToTheControlThread) {
