@@ -483,10 +483,6 @@ std::optional<std::uint16_t> inbound_port_of(const std::uint8_t* ip, const NatPa
 
 }  // namespace
 
-std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length) {
-    return nat_inbound_steering(ip, length).port;
-}
-
 NatSteering nat_inbound_steering(const std::uint8_t* ip, std::uint32_t length) {
     NatSteering steering;
     NatPacket packet;

@@ -63,17 +63,15 @@ PortRange split_port_range(PortRange all, unsigned workers, unsigned worker);
 // when the port lies outside `all` (not a NAT port: nobody owns it).
 unsigned owner_of_port(PortRange all, unsigned workers, std::uint16_t port);
 
-// The uplink port (host order) an inbound packet refers to, parsed exactly as
-// translate_inbound() parses it: the destination port of TCP/UDP, the identifier of an echo
-// reply, and for an ICMP error the source port (or identifier) of the packet it quotes. With
-// owner_of_port() it names the worker whose table holds the flow. Nothing for a packet that
-// carries no such port (translate_inbound() refuses it and says why). Any thread.
-std::optional<std::uint16_t> nat_inbound_port(const std::uint8_t* ip, std::uint32_t length);
-
-// What steers an inbound packet to the worker whose table holds its flow: the port above, and
-// for a fragment its datagram's key. A first fragment has both; the steering worker remembers
-// the port's owner under the key (FragmentMap) for the later fragments, which have only the
-// key. Any thread.
+// What steers an inbound packet to the worker whose table holds its flow, parsed exactly as
+// translate_inbound() parses it. Any thread.
+// - `port`: the uplink port (host order) the packet refers to: the destination port of
+//   TCP/UDP, the identifier of an echo reply, and for an ICMP error the source port (or
+//   identifier) of the packet it quotes. With owner_of_port() it names the worker. Nothing
+//   for a packet that carries no such port (translate_inbound() refuses it and says why).
+// - `fragment`: for a fragment, its datagram's key. A first fragment has both; the steering
+//   worker remembers the port's owner under the key (FragmentMap) for the later fragments,
+//   which have only the key.
 struct NatSteering {
     std::optional<std::uint16_t> port;
     std::optional<FragmentKey> fragment;

@@ -848,7 +848,7 @@ TEST(NatIcmpErrorFragments, ErrorsQuotingAFirstFragmentAreTranslated) {
     }
 }
 
-// Steering: the port nat_inbound_port() names is the flow's translated port, so
+// Steering: the port nat_inbound_steering() names is the flow's translated port, so
 // owner_of_port() sends every answer (and every error about a flow) to the table holding it.
 TEST(NatInboundPort, NamesTheTranslatedPortOfEveryAnswer) {
     for (bool is_v6 : {false, true}) {
@@ -861,8 +861,9 @@ TEST(NatInboundPort, NamesTheTranslatedPortOfEveryAnswer) {
             answer.destination = is_v6 ? uplink6 : uplink4;
             (proto == Proto::icmp ? answer.source_port : answer.destination_port) = port;
             const Bytes reply = build(answer);
-            EXPECT_EQ(nat_inbound_port(reply.data(), static_cast<std::uint32_t>(reply.size())),
-                      port)
+            EXPECT_EQ(
+                nat_inbound_steering(reply.data(), static_cast<std::uint32_t>(reply.size())).port,
+                port)
                 << name(proto) << (is_v6 ? " v6" : " v4");
 
             Bytes outbound = build(sent);
@@ -870,8 +871,9 @@ TEST(NatInboundPort, NamesTheTranslatedPortOfEveryAnswer) {
             const Bytes error =
                 icmp_error(is_v6 ? router6 : router4, is_v6 ? uplink6 : uplink4, is_v6 ? 3 : 11, 0,
                            0, Bytes(outbound.begin(), outbound.begin() + 48));
-            EXPECT_EQ(nat_inbound_port(error.data(), static_cast<std::uint32_t>(error.size())),
-                      port)
+            EXPECT_EQ(
+                nat_inbound_steering(error.data(), static_cast<std::uint32_t>(error.size())).port,
+                port)
                 << "error about " << name(proto) << (is_v6 ? " v6" : " v4");
         }
     }
@@ -886,7 +888,8 @@ TEST(NatInboundPort, NothingForPacketsWithoutOne) {
         icmp_error(router4, uplink4, 11, 0, 0, Bytes(10, 0x45)),  // quote too short
     };
     for (const Bytes& packet : cases) {
-        EXPECT_FALSE(nat_inbound_port(packet.data(), static_cast<std::uint32_t>(packet.size())));
+        EXPECT_FALSE(
+            nat_inbound_steering(packet.data(), static_cast<std::uint32_t>(packet.size())).port);
     }
 }
 
