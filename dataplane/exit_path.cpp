@@ -73,7 +73,7 @@ void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& r
 // "fragmentation needed" / "packet too big" through the tunnel.
 bool fits_uplink(rte_mbuf* packet, Burst<>& replies, WorkerContext& worker, std::uint16_t mtu,
                  std::uint64_t now) {
-    if (rte_pktmbuf_data_len(packet) <= mtu || may_fragment(packet)) {
+    if (fits_or_may_split(packet, mtu)) {
         return true;
     }
     answer_with_error(packet, IcmpError::too_big, Drop::too_big, replies, worker, mtu, now);
@@ -277,7 +277,7 @@ void send_from_uplink(Burst<>& answers, WorkerContext& worker) {
 bool refused_too_big(rte_mbuf* packet, Burst<>& answers, WorkerContext& worker, std::uint64_t now) {
     ExitWorker& state = *worker.exit;
     const std::uint16_t mtu = worker.shared->tunnel_mtu;
-    if (rte_pktmbuf_data_len(packet) <= mtu || may_fragment(packet) ||
+    if (fits_or_may_split(packet, mtu) ||
         !state.nat->holds_inbound_flow(ip_of(packet), rte_pktmbuf_data_len(packet), now)) {
         return false;
     }

@@ -106,10 +106,11 @@ bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAd
     return answer_echo_request(packet);
 }
 
-bool may_fragment(const rte_mbuf* packet) {
-    return !is_ipv6_packet(packet) &&
-           (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
-            rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0;
+bool fits_or_may_split(const rte_mbuf* packet, std::uint32_t mtu) {
+    return rte_pktmbuf_data_len(packet) <= mtu ||
+           (!is_ipv6_packet(packet) &&
+            (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
+             rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0);
 }
 
 bool become_icmp_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,
@@ -191,8 +192,7 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
                 continue;
             }
             const bool ttl_expired = !decrement_ttl(packet);
-            if (ttl_expired || (rte_pktmbuf_data_len(packet) > shared.tunnel_mtu &&
-                                !may_fragment(packet))) [[unlikely]] {
+            if (ttl_expired || !fits_or_may_split(packet, shared.tunnel_mtu)) [[unlikely]] {
                 if (!refuse_to_forward(packet, ttl_expired, worker)) {
                     continue;  // counted, and freed
                 }

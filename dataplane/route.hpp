@@ -31,9 +31,10 @@ bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAd
 // own (the uplink address, on the exit path).
 bool answer_echo_request(rte_mbuf* packet);
 
-// Whether a router may split the packet: IPv4 without "don't fragment" (IPv6 routers never
-// fragment, RFC 8200 §5).
-bool may_fragment(const rte_mbuf* packet);
+// Whether the packet may go on to a link of `mtu` bytes: it fits, or a router may split it to
+// fit (IPv4 without "don't fragment"; IPv6 routers never fragment, RFC 8200 §5). Otherwise its
+// sender is owed "fragmentation needed" / "packet too big".
+bool fits_or_may_split(const rte_mbuf* packet, std::uint32_t mtu);
 
 // The gateway's own ICMP errors (icmp_error.hpp), within the worker's ICMP rate.
 //
