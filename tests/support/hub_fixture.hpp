@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "control/index_table.hpp"
@@ -224,6 +225,24 @@ class HubFixture {
             return std::nullopt;
         }
         return plaintext;
+    }
+
+    // What the workers sent through the tunnel so far, opened: [p] holds the inner packets
+    // (padding included) that reached client p, in worker order. Frees every frame.
+    std::vector<std::vector<std::vector<std::uint8_t>>> delivered() {
+        std::vector<std::vector<std::vector<std::uint8_t>>> received(clients_.size());
+        for (unsigned w = 0; w < workers_.size(); ++w) {
+            for (rte_mbuf* frame : transmitted(w)) {
+                for (unsigned p = 0; p < clients_.size(); ++p) {
+                    if (auto inner = open_frame(clients_[p], frame)) {
+                        received[p].push_back(std::move(*inner));
+                        break;
+                    }
+                }
+                rte_pktmbuf_free(frame);
+            }
+        }
+        return received;
     }
 
     void inject(unsigned worker, rte_mbuf** frames, unsigned count) {

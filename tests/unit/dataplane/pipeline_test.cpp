@@ -32,22 +32,24 @@ std::vector<std::uint8_t> echo_request(const IpAddress& source, const IpAddress&
     return packet;
 }
 
-// Sends one frame from `from` through worker 0 and returns what reached `to`, if anything.
-std::optional<std::vector<std::uint8_t>> forward(HubFixture& hub, unsigned from, unsigned to,
-                                                 const std::vector<std::uint8_t>& inner) {
+// Sends `inner` from client `from` through worker 0; returns what each client received,
+// opened (the frames are freed).
+std::vector<std::vector<std::vector<std::uint8_t>>> send_through_hub(
+    HubFixture& hub, unsigned from, const std::vector<std::uint8_t>& inner) {
     rte_mbuf* frame = hub.client_frame(hub.client(from), inner);
     hub.inject(0, &frame, 1);
     hub.run_until_idle();
-    std::optional<std::vector<std::uint8_t>> result;
-    for (unsigned w = 0; w < hub.shared().handoff->workers(); ++w) {
-        for (rte_mbuf* sent : hub.transmitted(w)) {
-            if (!result) {
-                result = hub.open_frame(hub.client(to), sent);
-            }
-            rte_pktmbuf_free(sent);
-        }
+    return hub.delivered();
+}
+
+// Sends one frame from `from` through worker 0 and returns the first that reached `to`, if any.
+std::optional<std::vector<std::uint8_t>> forward(HubFixture& hub, unsigned from, unsigned to,
+                                                 const std::vector<std::uint8_t>& inner) {
+    auto received = send_through_hub(hub, from, inner);
+    if (received[to].empty()) {
+        return std::nullopt;
     }
-    return result;
+    return received[to].front();
 }
 
 TEST(Pipeline, HubForwardsBetweenPeersAndDecrementsTtl) {
@@ -166,25 +168,6 @@ TEST(Pipeline, RefusesAndCountsEveryBadDataPacket) {
 
     // Nothing was forwarded except the first packet to B.
     EXPECT_EQ(hub.slot(1).counters.tx_packets, 1u);
-}
-
-// Sends `inner` from client `from` through worker 0; returns what each client received,
-// opened (the frames are freed).
-std::vector<std::vector<std::vector<std::uint8_t>>> send_through_hub(
-    HubFixture& hub, unsigned from, const std::vector<std::uint8_t>& inner) {
-    rte_mbuf* frame = hub.client_frame(hub.client(from), inner);
-    hub.inject(0, &frame, 1);
-    hub.run_until_idle();
-    std::vector<std::vector<std::vector<std::uint8_t>>> received(2);
-    for (rte_mbuf* sent : hub.transmitted(0)) {
-        for (unsigned to = 0; to < received.size(); ++to) {
-            if (auto opened = hub.open_frame(hub.client(to), sent)) {
-                received[to].push_back(*opened);
-            }
-        }
-        rte_pktmbuf_free(sent);
-    }
-    return received;
 }
 
 // Checks `error` is the ICMP error of `type`/`code` from the gateway's tunnel address to
