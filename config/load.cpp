@@ -614,8 +614,7 @@ std::vector<std::string> eal_arguments(const Config& config,
                     device += ",blocksz=" + frame;
                 }
             }
-        } else if (device.rfind("net_af_xdp", 0) == 0 &&
-                   device.find("queue_count=") == std::string::npos) {
+        } else if (device.rfind("net_af_xdp", 0) == 0 && !device_argument(device, "queue_count")) {
             device += ",queue_count=" + queues;
         }
         args.insert(args.end(), {vdev ? "--vdev" : "-a", device});

@@ -368,6 +368,13 @@ TEST(EalArguments, AfPacketUplinkGetsLargeFrames) {
 
     config.ports[1].device = "net_af_xdp0,iface=up0";
     EXPECT_EQ(af_packet_frame_size(config.ports[1]), 0u);
+    args = eal_arguments(config);
+    EXPECT_NE(std::find(args.begin(), args.end(), "net_af_xdp0,iface=up0,queue_count=2"),
+              args.end());
+    config.ports[1].device = "net_af_xdp0,iface=up0,queue_count=1";
+    args = eal_arguments(config);
+    EXPECT_NE(std::find(args.begin(), args.end(), "net_af_xdp0,iface=up0,queue_count=1"),
+              args.end());
 }
 
 }  // namespace
