@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "dataplane/encap.hpp"
 #include "dataplane/handoff.hpp"
 #include "dataplane/headers.hpp"
 
@@ -240,7 +241,7 @@ void ControlLcore::sync_slot(control::PeerId engine_peer) {
             if (auto mac =
                     mac_for(endpoint.address,
                             nanoseconds(std::chrono::steady_clock::now().time_since_epoch()))) {
-                slot.write_endpoint({endpoint, *mac, true});
+                set_peer_endpoint(slot, {endpoint, *mac, true}, shared_.addresses);
             }
         }
     }

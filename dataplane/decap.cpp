@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "dataplane/encap.hpp"
+
 namespace meshgate::dataplane {
 namespace {
 
@@ -123,11 +125,11 @@ crypto::JobMask open_all(Burst<>& burst, Pending& pending, WorkerContext& worker
 }
 
 // The endpoint to answer to is where the last authenticated packet came from (§2 "roaming").
-void roam(PeerSlot& peer, rte_mbuf* packet) {
+void roam(PeerSlot& peer, rte_mbuf* packet, const GatewayAddresses& self) {
     const Endpoint source = udp_source(packet);
     const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
     if (!peer.endpoint_is(source, ethernet->src_addr)) {
-        peer.write_endpoint({source, ethernet->src_addr, true});
+        set_peer_endpoint(peer, {source, ethernet->src_addr, true}, self);
     }
 }
 
@@ -174,7 +176,7 @@ std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, std::uint64_
     keypair.replay.update(counter);
     const SharedTables& shared = *worker.shared;
     PeerSlot& peer = shared.peers[keypair.peer];
-    roam(peer, packet);
+    roam(peer, packet, shared.addresses);
     if (!keypair.received_data.load(std::memory_order_relaxed)) {
         keypair.received_data.store(true, std::memory_order_release);
     }

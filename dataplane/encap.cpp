@@ -100,18 +100,17 @@ void split_for_tunnel(rte_mbuf* packet, WorkerContext& worker, Burst<>& pieces) 
     }
 }
 
-bool add_outer(rte_mbuf* packet, const PeerSlot& peer, const GatewayAddresses& self) {
-    EndpointRecord record = peer.read_endpoint();
-    const auto& source = record.endpoint.address.is_v6 ? self.wan_ipv6 : self.wan_ipv4;
-    if (!record.known || !source) {
-        return false;
-    }
-    OuterAddresses addresses{
-        self.wan_mac, record.mac, {*source, self.listen_port}, record.endpoint};
-    return prepend_outer(packet, addresses);
-}
-
 }  // namespace
+
+void set_peer_endpoint(PeerSlot& peer, const EndpointRecord& record, const GatewayAddresses& self) {
+    const auto& source = record.endpoint.address.is_v6 ? self.wan_ipv6 : self.wan_ipv4;
+    OuterTemplate headers;  // not usable: encap drops (endpoint_unknown)
+    if (record.known && source) {
+        headers = outer_template(
+            {self.wan_mac, record.mac, {*source, self.listen_port}, record.endpoint});
+    }
+    peer.write_endpoint(record, headers);
+}
 
 void prefetch_sending_keypairs(const PeerSlot& peer) {
     prefetch_keypair(peer.next.load(std::memory_order_acquire));
@@ -143,6 +142,7 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
     };
     const auto prefetch_slot = [&](std::uint16_t i) {
         rte_prefetch0(&slot_of(i));
+        rte_prefetch0(&slot_of(i).outer);
         rte_prefetch0(&slot_of(i).counters);
     };
     const std::uint16_t count = outgoing.count;
@@ -205,7 +205,7 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {
         rte_mbuf* packet = outgoing.packets[i];
         PeerSlot& peer = *peers[i];
-        if (!add_outer(packet, peer, shared.addresses)) {
+        if (!prepend_loaded(packet, peer.load_outer())) {
             drop_packet(packet, Drop::endpoint_unknown, worker.counters);
             continue;
         }

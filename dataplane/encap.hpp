@@ -27,6 +27,10 @@ void transmit(Burst<>& frames, WorkerContext& worker);
 void transmit_on(Burst<>& frames, std::uint16_t port, std::uint16_t queue,
                  WorkerCounters& counters);
 
+// Records where `peer` is reached, and builds the outer headers encap will copy for it from
+// `self`'s WAN addresses. Callers: the owner worker (roaming) and the control thread.
+void set_peer_endpoint(PeerSlot& peer, const EndpointRecord& record, const GatewayAddresses& self);
+
 // The keypair a worker sends with now, or nullptr (no session, or it expired).
 Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc);
 

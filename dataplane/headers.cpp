@@ -120,87 +120,84 @@ inline std::uint16_t byte_pair(std::uint8_t first, std::uint8_t second) {
     return word;
 }
 
-// The UDP checksum: the pseudo-header's and the UDP header's word sums, and the payload's,
-// which is read from the packet. The result 0 is sent as 0xFFFF: over UDP, 0 means "no
-// checksum" (RFC 768).
-std::uint16_t udp_checksum(std::uint32_t header_sums, const void* payload,
-                           std::uint16_t payload_length) {
-    const std::uint16_t checksum = static_cast<std::uint16_t>(
-        ~fold_sum(header_sums + fold_sum(raw_sum(payload, payload_length))));
-    return checksum == 0 ? 0xFFFF : checksum;
-}
-
 }  // namespace
 
-bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
+OuterTemplate outer_template(const OuterAddresses& addresses) {
+    OuterTemplate outer;
     const bool v6 = addresses.source.address.is_v6;
-    const std::uint16_t payload_length = rte_pktmbuf_data_len(packet);
-    const void* payload = rte_pktmbuf_mtod(packet, const void*);
-    const std::uint16_t ip_length = v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
-    const std::uint16_t room =
-        static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + ip_length + sizeof(rte_udp_hdr));
-    auto* ethernet = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(packet, room));
-    if (ethernet == nullptr) {
-        return false;
+    if (v6 != addresses.destination.address.is_v6) {
+        return outer;  // not usable
     }
+    const unsigned offset = v6 ? OuterTemplate::v6_offset : OuterTemplate::v4_offset;
+    const std::uint16_t ip_length = v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
+    outer.bytes[0] = v6 ? 6 : 4;
+    auto* ethernet = reinterpret_cast<rte_ether_hdr*>(outer.bytes.data() + offset);
     ethernet->src_addr = addresses.source_mac;
     ethernet->dst_addr = addresses.destination_mac;
     ethernet->ether_type = rte_cpu_to_be_16(v6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
 
-    const rte_be16_t udp_length =
-        rte_cpu_to_be_16(static_cast<std::uint16_t>(payload_length + sizeof(rte_udp_hdr)));
     const rte_be16_t source_port = rte_cpu_to_be_16(addresses.source.port);
     const rte_be16_t destination_port = rte_cpu_to_be_16(addresses.destination.port);
     auto* udp =
         reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<std::uint8_t*>(ethernet + 1) + ip_length);
     udp->src_port = source_port;
     udp->dst_port = destination_port;
-    udp->dgram_len = udp_length;
     if (v6) {
-        // Pseudo-header protocol and length, and the UDP header (checksum field counted as 0).
-        std::uint32_t udp_sums = std::uint32_t{byte_pair(0, protocol_udp)} + udp_length +
-                                 source_port + destination_port + udp_length;
         auto* ip = reinterpret_cast<rte_ipv6_hdr*>(ethernet + 1);
         ip->vtc_flow = rte_cpu_to_be_32(6u << 28);
-        ip->payload_len = udp_length;
         ip->proto = protocol_udp;
         ip->hop_limits = default_ttl;
         std::memcpy(ip->src_addr, addresses.source.address.bytes.data(), 16);
         std::memcpy(ip->dst_addr, addresses.destination.address.bytes.data(), 16);
-        udp_sums += raw_sum(addresses.source.address.bytes.data(), 16) +
-                    raw_sum(addresses.destination.address.bytes.data(), 16);
-        // Mandatory over IPv6 (RFC 8200 §8.1).
-        udp->dgram_cksum = udp_checksum(udp_sums, payload, payload_length);
+        // The pseudo-header's addresses and protocol, and the ports; the lengths (the
+        // pseudo-header's and the UDP header's) and the payload are added per packet.
+        udp->dgram_cksum =
+            fold_sum(std::uint32_t{byte_pair(0, protocol_udp)} + source_port + destination_port +
+                     raw_sum(addresses.source.address.bytes.data(), 16) +
+                     raw_sum(addresses.destination.address.bytes.data(), 16));
     } else {
         const rte_be32_t source = addresses.source.address.v4_network_order();
         const rte_be32_t destination = addresses.destination.address.v4_network_order();
-        const rte_be16_t total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(
-            payload_length + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr)));
         // Don't fragment: WireGuard's MTU arithmetic assumes the path carries whole datagrams.
         const rte_be16_t fragment = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(ethernet + 1);
         ip->version_ihl = RTE_IPV4_VHL_DEF;
-        ip->type_of_service = 0;
-        ip->total_length = total_length;
-        ip->packet_id = 0;
         ip->fragment_offset = fragment;
         ip->time_to_live = default_ttl;
         ip->next_proto_id = protocol_udp;
         ip->src_addr = source;
         ip->dst_addr = destination;
-        const std::uint32_t address_sums = words_of(source) + words_of(destination);
-        ip->hdr_checksum = static_cast<std::uint16_t>(
-            ~fold_sum(std::uint32_t{byte_pair(RTE_IPV4_VHL_DEF, 0)} + total_length + fragment +
-                      byte_pair(default_ttl, protocol_udp) + address_sums));
+        // Every word but total_length, which the packet adds.
+        ip->hdr_checksum = fold_sum(std::uint32_t{byte_pair(RTE_IPV4_VHL_DEF, 0)} + fragment +
+                                    byte_pair(default_ttl, protocol_udp) + words_of(source) +
+                                    words_of(destination));
         // No UDP checksum over IPv4 (RFC 768 allows zero): the Poly1305 tag already covers
         // every byte of the message, every receiver accepts it (VPP's WireGuard sends the
         // same), and the sum cost a full pass over a payload the AEAD had only just written
         // (perf annotate of raw_sum_avx2, hub/64/1000: a tenth of the worker's samples).
-        udp->dgram_cksum = 0;
     }
-    packet->l2_len = sizeof(rte_ether_hdr);
-    packet->l3_len = ip_length;
-    packet->l4_len = sizeof(rte_udp_hdr);
+    return outer;
+}
+
+std::uint16_t outer_udp_checksum_v6(std::uint32_t partial, rte_be16_t udp_length,
+                                    const void* payload, std::uint16_t payload_length) {
+    // The pseudo-header's length and the UDP header's: the same value twice. A result of 0 is
+    // sent as 0xFFFF: over UDP, 0 means "no checksum" (RFC 768); over IPv6 the checksum is
+    // mandatory (RFC 8200 §8.1).
+    const std::uint16_t checksum = static_cast<std::uint16_t>(
+        ~fold_sum(partial + 2u * udp_length + fold_sum(raw_sum(payload, payload_length))));
+    return checksum == 0 ? 0xFFFF : checksum;
+}
+
+bool copy_outer_exactly(rte_mbuf* packet, const LoadedOuter& outer, std::uint16_t room) {
+    if (rte_pktmbuf_headroom(packet) < room) {
+        return false;
+    }
+    alignas(64) std::uint8_t bytes[sizeof(OuterTemplate)];
+    for (unsigned i = 0; i < OuterTemplate::block_count; ++i) {
+        _mm_store_si128(reinterpret_cast<__m128i*>(bytes) + i, outer.blocks[i]);
+    }
+    std::memcpy(rte_pktmbuf_mtod(packet, std::uint8_t*) - room, bytes + sizeof(bytes) - room, room);
     return true;
 }
 

@@ -125,11 +125,119 @@ inline constexpr std::uint16_t outer_header_room_v4 =
 inline constexpr std::uint16_t outer_header_room_v6 =
     sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) + sizeof(rte_udp_hdr);
 
-// Prepends Ethernet/IP/UDP in front of the mbuf's current data (the WireGuard message) and
-// fills the checksums: the IPv4 header's, and the UDP checksum over IPv6 (mandatory there);
-// over IPv4 the UDP checksum is left zero ("none", RFC 768), as the AEAD tag covers the
-// payload. Returns false when the mbuf lacks headroom (caller drops).
-bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses);
+// The outer headers of every frame to one endpoint, built once when the endpoint is learned
+// and copied in front of each message (VPP's "rewrite"): only the lengths and one checksum
+// change per packet. Building the headers field by field cost encap 120 instructions a packet
+// (callgrind, hub/64/1000).
+//
+// The headers end at the template's last byte, so that they are copied as whole 16-byte
+// blocks ending where the message starts: an IPv4 frame's 42 bytes start at offset 22, an
+// IPv6 frame's 62 at offset 2, and the copy's first bytes land in the mbuf's headroom.
+// Byte 0 is the family (4 or 6), or 0 for "nowhere to send" (no endpoint, or no source
+// address of its family). The checksum field the packet must fill (the IPv4 header's; over
+// IPv6 the UDP one) holds the folded sum of the words it covers that do not depend on the
+// length, not yet inverted. In both layouts that field is the last word of a 16-byte block.
+struct alignas(64) OuterTemplate {
+    std::array<std::uint8_t, 64> bytes{};
+
+    static constexpr unsigned block_count = 4;
+    // Where the frame starts in `bytes`, and the block whose last word is the partial sum.
+    static constexpr unsigned v4_offset = 64 - outer_header_room_v4;
+    static constexpr unsigned v6_offset = 64 - outer_header_room_v6;
+    static constexpr unsigned v4_sum_block = 2;  // 22 + 24 (IPv4 header checksum) = 46
+    static constexpr unsigned v6_sum_block = 3;  // 2 + 60 (UDP checksum) = 62
+};
+static_assert(sizeof(OuterTemplate) == 64);
+static_assert(OuterTemplate::v4_offset + sizeof(rte_ether_hdr) +
+                  offsetof(rte_ipv4_hdr, hdr_checksum) ==
+              16 * OuterTemplate::v4_sum_block + 14);
+static_assert(OuterTemplate::v6_offset + sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr) +
+                  offsetof(rte_udp_hdr, dgram_cksum) ==
+              16 * OuterTemplate::v6_sum_block + 14);
+
+// Builds the template for `addresses` (source and destination of one family).
+OuterTemplate outer_template(const OuterAddresses& addresses);
+
+// A template as four registers: read once (under the peer's seqlock, PeerSlot::load_outer),
+// then written to the frame without going through memory again.
+struct LoadedOuter {
+    __m128i blocks[OuterTemplate::block_count];
+};
+inline LoadedOuter load_outer(const OuterTemplate& outer) {
+    LoadedOuter loaded;
+    for (unsigned i = 0; i < OuterTemplate::block_count; ++i) {
+        loaded.blocks[i] = _mm_load_si128(reinterpret_cast<const __m128i*>(outer.bytes.data()) + i);
+    }
+    return loaded;
+}
+
+// The parts of prepend_loaded() that are not inline: the copy for frames with less headroom
+// than a whole template (false: not even room for the headers), and IPv6's UDP checksum.
+bool copy_outer_exactly(rte_mbuf* packet, const LoadedOuter& outer, std::uint16_t room);
+std::uint16_t outer_udp_checksum_v6(std::uint32_t partial, rte_be16_t udp_length,
+                                    const void* payload, std::uint16_t payload_length);
+
+// Prepends the template's headers in front of the mbuf's current data (the WireGuard message)
+// and fills the lengths and checksums: the IPv4 header's, and the UDP checksum over IPv6
+// (mandatory there); over IPv4 the UDP checksum stays zero ("none", RFC 768), as the AEAD tag
+// covers the payload. False when the template is not usable or the mbuf lacks headroom
+// (the caller drops).
+inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
+    const unsigned family = static_cast<unsigned>(_mm_cvtsi128_si32(outer.blocks[0])) & 0xFF;
+    if (family == 0) {
+        return false;
+    }
+    const bool v6 = family == 6;
+    const std::uint16_t ip_length = v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
+    const std::uint16_t room =
+        static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + ip_length + sizeof(rte_udp_hdr));
+    const std::uint16_t payload_length = rte_pktmbuf_data_len(packet);
+    auto* payload = rte_pktmbuf_mtod(packet, std::uint8_t*);
+    if (rte_pktmbuf_headroom(packet) >= sizeof(OuterTemplate)) [[likely]] {
+        auto* blocks = reinterpret_cast<__m128i*>(payload - sizeof(OuterTemplate));
+        for (unsigned i = 0; i < OuterTemplate::block_count; ++i) {
+            _mm_storeu_si128(blocks + i, outer.blocks[i]);
+        }
+    } else if (!copy_outer_exactly(packet, outer, room)) {
+        return false;
+    }
+    std::uint8_t* frame = payload - room;
+    packet->data_off = static_cast<std::uint16_t>(packet->data_off - room);
+    packet->data_len = static_cast<std::uint16_t>(packet->data_len + room);
+    packet->pkt_len += room;
+
+    const rte_be16_t udp_length =
+        rte_cpu_to_be_16(static_cast<std::uint16_t>(payload_length + sizeof(rte_udp_hdr)));
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(payload - sizeof(rte_udp_hdr));
+    udp->dgram_len = udp_length;
+    if (v6) {
+        auto* ip = reinterpret_cast<rte_ipv6_hdr*>(frame + sizeof(rte_ether_hdr));
+        ip->payload_len = udp_length;
+        const auto partial = static_cast<std::uint16_t>(
+            _mm_extract_epi16(outer.blocks[OuterTemplate::v6_sum_block], 7));
+        udp->dgram_cksum = outer_udp_checksum_v6(partial, udp_length, payload, payload_length);
+    } else {
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + sizeof(rte_ether_hdr));
+        const rte_be16_t total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+            payload_length + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr)));
+        ip->total_length = total_length;
+        const auto partial = static_cast<std::uint16_t>(
+            _mm_extract_epi16(outer.blocks[OuterTemplate::v4_sum_block], 7));
+        std::uint32_t sum = std::uint32_t{partial} + total_length;
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        ip->hdr_checksum = static_cast<std::uint16_t>(~sum);
+    }
+    packet->l2_len = sizeof(rte_ether_hdr);
+    packet->l3_len = ip_length;
+    packet->l4_len = sizeof(rte_udp_hdr);
+    return true;
+}
+
+// The same for a one-off frame (the control thread's, the tests').
+inline bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
+    const OuterTemplate outer = outer_template(addresses);
+    return prepend_loaded(packet, load_outer(outer));
+}
 
 // The Internet checksum of a buffer, for the tests (the data path verifies IPv4 headers with
 // ipv4_header_checksum_ok and builds its sums from raw_sum pieces).

@@ -16,9 +16,10 @@ Keypair::~Keypair() {
     crypto::wipe(send_key.data(), send_key.size());
 }
 
-void PeerSlot::write_endpoint(const EndpointRecord& record) {
+void PeerSlot::write_endpoint(const EndpointRecord& record, const OuterTemplate& headers) {
     rte_seqlock_write_lock(&endpoint_lock);
     endpoint = record;
+    outer = headers;
     rte_seqlock_write_unlock(&endpoint_lock);
 }
 

@@ -80,8 +80,9 @@ struct PeerCounters {
 };
 
 // Laid out for the data path: everything decap, route and encap read per packet (keypair
-// pointers, owner, permissions, the endpoint) in the first cache line, the counters they
-// write in the second; what only the control thread and the flow log read comes after.
+// pointers, owner, permissions, the endpoint) in the first cache line, the outer headers
+// encap copies in the second, the counters decap and encap write in the third; what only the
+// control thread and the flow log read comes after.
 struct alignas(64) PeerSlot {
     // ---- writer: control thread; readers: workers ----
     std::atomic<Keypair*> current{nullptr};  // send with this (if its peer has confirmed it)
@@ -93,6 +94,8 @@ struct alignas(64) PeerSlot {
     // ---- writers: the owner worker (roaming) and the control thread, seqlock-serialised ----
     rte_seqlock_t endpoint_lock;
     EndpointRecord endpoint;
+    // The headers encap puts in front of every message to `endpoint` (headers.hpp).
+    OuterTemplate outer;
 
     // ---- owner worker only; the control thread reads racily (monotonic statistics) ----
     alignas(64) PeerCounters counters;
@@ -126,7 +129,18 @@ struct alignas(64) PeerSlot {
         } while (rte_seqlock_read_retry(&endpoint_lock, sequence));
         return same;
     }
-    void write_endpoint(const EndpointRecord& record);
+    // The outer headers to the endpoint, as registers (encap, every packet).
+    LoadedOuter load_outer() const {
+        LoadedOuter loaded;
+        std::uint32_t sequence;
+        do {
+            sequence = rte_seqlock_read_begin(&endpoint_lock);
+            loaded = dataplane::load_outer(outer);
+        } while (rte_seqlock_read_retry(&endpoint_lock, sequence));
+        return loaded;
+    }
+    // The record and the headers built for it (set_peer_endpoint(), encap.hpp), together.
+    void write_endpoint(const EndpointRecord& record, const OuterTemplate& headers);
 };
 
 // Receiver index -> keypair, for the workers. The index's slot bits (control::IndexLayout)

@@ -27,6 +27,7 @@
 #include "dataplane/classify.hpp"
 #include "dataplane/context.hpp"
 #include "dataplane/eal.hpp"
+#include "dataplane/encap.hpp"
 #include "dataplane/exit_path.hpp"
 #include "dataplane/headers.hpp"
 #include "dataplane/worker.hpp"
@@ -465,7 +466,7 @@ class HubFixture {
         slot.owner = static_cast<std::uint16_t>(owner);
         slot.permissions = options_.permissions;
         slot.configured.store(true);
-        slot.write_endpoint({peer.endpoint, peer.mac, true});
+        dataplane::set_peer_endpoint(slot, {peer.endpoint, peer.mac, true}, shared_.addresses);
         return peer;
     }
 

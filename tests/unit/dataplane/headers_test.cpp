@@ -109,6 +109,45 @@ TEST_P(PrependOuter, ChecksumsHoldForRandomAddressesPortsAndLengths) {
     }
 }
 
+// The fast path copies a whole 64-byte template ending at the message, its first bytes into
+// the headroom; a frame with less headroom than that, but enough for its headers, takes the
+// slow path. Both must build the same frame, and neither may touch the message.
+TEST_P(PrependOuter, SameFrameWhateverTheHeadroom) {
+    const bool v6 = GetParam();
+    OuterAddresses addresses{gateway_mac, client_mac,
+                             v6 ? v6_endpoint(1, 51820) : v4_endpoint(198, 51, 100, 1, 51820),
+                             v6 ? v6_endpoint(2, 40000) : v4_endpoint(198, 51, 100, 2, 40000)};
+    const std::uint16_t room = v6 ? outer_header_room_v6 : outer_header_room_v4;
+    rte_mbuf* reference = built_packet(addresses, 100);
+    const std::vector<std::uint8_t> expected = packet_bytes(reference);
+    rte_pktmbuf_free(reference);
+    for (std::uint16_t headroom : {room, static_cast<std::uint16_t>(room + 1), std::uint16_t{63},
+                                   std::uint16_t{64}, std::uint16_t{65}}) {
+        rte_mbuf* packet = rte_pktmbuf_alloc(test::EalEnvironment::pool());
+        ASSERT_NE(packet, nullptr);
+        packet->data_off = headroom;
+        auto* payload = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_append(packet, 100));
+        for (std::size_t i = 0; i < 100; ++i) {
+            payload[i] = static_cast<std::uint8_t>(i * 7 + 1);
+        }
+        ASSERT_TRUE(prepend_outer(packet, addresses)) << "headroom " << headroom;
+        EXPECT_EQ(packet_bytes(packet), expected) << "headroom " << headroom;
+        EXPECT_EQ(rte_pktmbuf_pkt_len(packet), expected.size());
+        rte_pktmbuf_free(packet);
+    }
+}
+
+// Source and destination of different families make no frame (no template is usable).
+TEST(PrependOuterFamilies, MixedFamiliesAreRefused) {
+    rte_mbuf* packet = make_packet({1, 2, 3});
+    ASSERT_NE(packet, nullptr);
+    OuterAddresses addresses{gateway_mac, client_mac, v4_endpoint(198, 51, 100, 1, 1),
+                             v6_endpoint(2, 2)};
+    EXPECT_FALSE(prepend_outer(packet, addresses));
+    EXPECT_EQ(packet_bytes(packet), (std::vector<std::uint8_t>{1, 2, 3}));
+    rte_pktmbuf_free(packet);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, PrependOuter, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Ipv6" : "Ipv4"; });
 

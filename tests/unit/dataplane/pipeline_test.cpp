@@ -93,6 +93,27 @@ TEST(Pipeline, RoamsToTheSourceOfAuthenticatedPackets) {
     EXPECT_EQ(hub.slot(0).read_endpoint().endpoint.port, 55555);
 }
 
+// Encap copies the outer headers built when the endpoint was set: an endpoint the gateway
+// cannot send to (no WAN address of its family, or none known) drops the packet, and a
+// usable one set later is used at once.
+TEST(Pipeline, SendsOnlyToAnEndpointItHasHeadersFor) {
+    HubFixture hub({});
+    auto inner =
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, 60);
+    const EndpointRecord usable = hub.slot(1).read_endpoint();
+    std::uint8_t documentation[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    const EndpointRecord v6{{IpAddress::v6(documentation), 51820}, usable.mac, true};
+    const EndpointRecord unknown{};
+    for (const EndpointRecord& record : {v6, unknown}) {
+        set_peer_endpoint(hub.slot(1), record, hub.shared().addresses);
+        const std::uint64_t before = hub.worker(0).counters.dropped(Drop::endpoint_unknown);
+        EXPECT_FALSE(forward(hub, 0, 1, inner));
+        EXPECT_EQ(hub.worker(0).counters.dropped(Drop::endpoint_unknown), before + 1);
+    }
+    set_peer_endpoint(hub.slot(1), usable, hub.shared().addresses);
+    EXPECT_TRUE(forward(hub, 0, 1, inner));
+}
+
 TEST(Pipeline, TwoWorkersHandOffToTheOwner) {
     HubFixture hub({.peers = 4, .workers = 2});
     // Peer 1 is owned by worker 1 but its packets arrive on worker 0; peer 1 -> peer 2

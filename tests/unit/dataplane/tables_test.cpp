@@ -139,7 +139,7 @@ TEST(PeerSlot, EndpointRoundTrips) {
     record.endpoint.port = 51820;
     record.endpoint.address.bytes[0] = 198;
     record.known = true;
-    slot.write_endpoint(record);
+    slot.write_endpoint(record, OuterTemplate{});
     EndpointRecord read = slot.read_endpoint();
     EXPECT_TRUE(read.known);
     EXPECT_EQ(read.endpoint, record.endpoint);
@@ -170,9 +170,10 @@ TEST(KeypairLayout, WorkersTouchTwoLinesAndOneBitmapWord) {
     EXPECT_GE(line_of(keypair->replay.word_address(0)), 2u);
 }
 
-// A packet's peer costs two lines: what decap, route and encap read (keypair pointers, owner,
-// permissions, endpoint) in the first, the counters they write in the second.
-TEST(PeerSlotLayout, DataPathReadsOneLineAndWritesTheNext) {
+// A packet's peer costs decap and route two lines and encap three: what all of them read
+// (keypair pointers, owner, permissions, endpoint) in the first, the outer headers encap
+// copies in the second, the counters decap and encap write in the third.
+TEST(PeerSlotLayout, ReadLineThenHeadersThenCounters) {
     auto slot = std::make_unique<PeerSlot>();
     auto line_of = [&](const void* address, std::size_t size) {
         const auto start = reinterpret_cast<std::uintptr_t>(address) -
@@ -187,7 +188,8 @@ TEST(PeerSlotLayout, DataPathReadsOneLineAndWritesTheNext) {
     EXPECT_EQ(line_of(&slot->permissions, sizeof(slot->permissions)), 0u);
     EXPECT_EQ(line_of(&slot->endpoint_lock, sizeof(slot->endpoint_lock)), 0u);
     EXPECT_EQ(line_of(&slot->endpoint, sizeof(slot->endpoint)), 0u);
-    EXPECT_EQ(line_of(&slot->counters, sizeof(slot->counters)), 1u);
+    EXPECT_EQ(line_of(&slot->outer, sizeof(slot->outer)), 1u);
+    EXPECT_EQ(line_of(&slot->counters, sizeof(slot->counters)), 2u);
 }
 
 }  // namespace
