@@ -53,4 +53,20 @@ struct Classified {
 void classify(const Burst<>& received, const ClassifyContext& context, Classified& out,
               WorkerCounters& counters);
 
+// What classify() decides for one frame, and why it drops it.
+enum class FrameClass : std::uint8_t { data, handshake, neighbour, drop };
+struct FrameVerdict {
+    FrameClass kind;
+    Drop reason = Drop::not_ip;
+};
+
+// The two ways classify() decides, exposed for the tests that hold them to each other:
+// - classify_frame: the general parse (any frame: parse_outer, address, port, message type);
+// - is_transport_data_v4: the common frame in one pass (an option-less, unfragmented IPv4
+//   header, UDP to our address and listen port, a transport data message). True only for
+//   frames classify_frame calls data, with the same l2_len/l3_len/l4_len set; false sends
+//   the frame to classify_frame.
+FrameVerdict classify_frame(rte_mbuf* packet, const ClassifyContext& context);
+bool is_transport_data_v4(rte_mbuf* packet, const ClassifyContext& context);
+
 }  // namespace meshgate::dataplane

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rte_arp.h>
 
+#include <random>
 #include <string>
 
 #include "dataplane/headers.hpp"
@@ -178,6 +179,47 @@ TEST(Classify, FullMixedBurstKeepsOrderWithinEachClass) {
         }
     }
     EXPECT_EQ(counters.rx_packets, burst_size);
+}
+
+// The one-pass check for the common frame must agree with the general parse on every frame:
+// it may answer "data" only where the general parse does (with the same offsets), and must
+// answer it for every option-less IPv4 frame the general parse calls data, or the fast path
+// would be a second classifier rather than a shortcut. Frames: transport data, handshakes and
+// other traffic, with up to three bytes of the headers and message type changed, or cut short.
+TEST(Classify, FastPathAgreesWithTheGeneralParse) {
+    std::mt19937 rng(17);
+    const ClassifyContext context = gateway_context();
+    std::size_t fast = 0;
+    for (int round = 0; round < 20000; ++round) {
+        const std::uint32_t type = round % 4 == 0 ? 1 + rng() % 5 : 4;
+        const std::size_t length = type == 1 ? 148 : 16 + rng() % 80;
+        rte_mbuf* packet = udp_to(round % 8 == 0, wireguard_message(type, length),
+                                  rng() % 16 == 0 ? 53 : listen_port, rng() % 16 == 0 ? 9 : 1);
+        auto* frame = rte_pktmbuf_mtod(packet, std::uint8_t*);
+        const unsigned changes = rng() % 4;
+        for (unsigned c = 0; c < changes; ++c) {
+            frame[rng() % 50] = static_cast<std::uint8_t>(rng());
+        }
+        if (rng() % 8 == 0) {
+            rte_pktmbuf_trim(packet,
+                             static_cast<std::uint16_t>(rng() % rte_pktmbuf_data_len(packet)));
+        }
+        const bool shortcut = is_transport_data_v4(packet, context);
+        const std::uint64_t offsets = packet->tx_offload;
+        const FrameVerdict general = classify_frame(packet, context);
+        const bool v4 = rte_pktmbuf_data_len(packet) >= sizeof(rte_ether_hdr) &&
+                        reinterpret_cast<rte_ether_hdr*>(frame)->ether_type ==
+                            rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+        const bool expected =
+            general.kind == FrameClass::data && v4 && packet->l3_len == sizeof(rte_ipv4_hdr);
+        ASSERT_EQ(shortcut, expected) << "round " << round;
+        if (shortcut) {
+            ASSERT_EQ(offsets, packet->tx_offload) << "round " << round;
+            ++fast;
+        }
+        rte_pktmbuf_free(packet);
+    }
+    EXPECT_GT(fast, 2000u) << "the rounds must exercise the fast path";
 }
 
 TEST(DropReasons, EveryReasonHasANameAndHelp) {
