@@ -12,23 +12,41 @@
 namespace meshgate::dataplane {
 namespace {
 
+// A transport data message as classify left it: where it starts, and its header.
 struct TransportHeader {
+    std::uint8_t* message;  // the UDP payload: type, receiver index, counter, sealed data
+    std::uint16_t length;   // the UDP payload's
     std::uint32_t receiver_index;
     std::uint64_t counter;
 };
 
+// Reads the header offsets out of the mbuf's bit fields once; later steps use the pointer.
 TransportHeader read_header(rte_mbuf* packet) {
-    const std::uint8_t* message = udp_payload(packet);
     TransportHeader header;
-    std::memcpy(&header.receiver_index, message + 4, 4);  // little-endian on the wire, as x86
-    std::memcpy(&header.counter, message + 8, 8);
+    header.message = udp_payload(packet);
+    header.length = udp_payload_length(packet);
+    std::memcpy(&header.receiver_index, header.message + 4, 4);  // little-endian, as x86
+    std::memcpy(&header.counter, header.message + 8, 8);
     return header;
 }
 
-// Per-burst scratch, on the worker's stack.
+// The open job for a message: in place, the tag at the end of the sealed data. Decap's later
+// steps read the counter, the plaintext and its length back from the job.
+crypto::AeadJob open_job(const TransportHeader& header, const Keypair& keypair) {
+    std::uint8_t* sealed = header.message + wire::data_header_size;
+    const std::uint32_t length =
+        header.length - wire::data_header_size - static_cast<std::uint32_t>(crypto::aead_tag_size);
+    return {keypair.receive_key.data(), header.counter, sealed, sealed, length, sealed + length};
+}
+
+// The message a job opens (its transport header's first byte).
+const std::uint8_t* message_of(const crypto::AeadJob& job) {
+    return job.output - wire::data_header_size;
+}
+
+// Per-burst scratch, on the worker's stack: packet i's keypair and open job.
 struct Pending {
     Keypair* keypairs[burst_size];
-    TransportHeader headers[burst_size];
     crypto::AeadJob jobs[burst_size];
 };
 
@@ -52,10 +70,11 @@ void prefetch_for_finish(const Keypair& keypair, std::uint64_t counter,
 std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, bool from_handoff,
                       std::uint64_t now) {
     const SharedTables& shared = *worker.shared;
+    TransportHeader headers[burst_size];
     std::uint32_t indexes[burst_size];
     for (std::uint16_t i = 0; i < burst.count; ++i) {
-        pending.headers[i] = read_header(burst.packets[i]);
-        indexes[i] = pending.headers[i].receiver_index;
+        headers[i] = read_header(burst.packets[i]);
+        indexes[i] = headers[i].receiver_index;
     }
     Keypair* found[burst_size];
     shared.sessions->lookup(indexes, found, burst.count);
@@ -71,7 +90,7 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         if (const Keypair* keypair = found[i]) {
             rte_prefetch0(keypair->receive_key.data());
-            prefetch_for_finish(*keypair, pending.headers[i].counter, shared);
+            prefetch_for_finish(*keypair, headers[i].counter, shared);
         }
     }
 
@@ -84,7 +103,7 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
             drop_packet(packet, Drop::unknown_receiver_index, worker.counters);
             continue;
         }
-        unsigned owner = shared.index_layout.owner_of(pending.headers[i].receiver_index);
+        unsigned owner = shared.index_layout.owner_of(headers[i].receiver_index);
         if (owner != worker.id && !from_handoff) {
             packet_meta(packet) = {keypair->peer, HandoffStage::decap};
             foreign.add(owner, packet);
@@ -94,11 +113,11 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
             drop_packet(packet, Drop::keypair_expired, worker.counters);
             continue;
         }
-        if (!keypair->replay.check(pending.headers[i].counter)) {
+        if (!keypair->replay.check(headers[i].counter)) {
             drop_packet(packet, Drop::replayed_counter, worker.counters);
             continue;
         }
-        pending.headers[kept] = pending.headers[i];
+        pending.jobs[kept] = open_job(headers[i], *keypair);
         pending.keypairs[kept] = keypair;
         burst.packets[kept++] = packet;
     }
@@ -107,26 +126,28 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
     return kept;
 }
 
-// Stage 2: one open_batch for the burst, in place.
-crypto::JobMask open_all(Burst<>& burst, Pending& pending, WorkerContext& worker) {
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        rte_mbuf* packet = burst.packets[i];
-        std::uint8_t* message = udp_payload(packet);
-        const std::uint32_t sealed = udp_payload_length(packet) - wire::data_header_size;
-        const std::uint32_t length = sealed - static_cast<std::uint32_t>(crypto::aead_tag_size);
-        pending.jobs[i] = {pending.keypairs[i]->receive_key.data(),
-                           pending.headers[i].counter,
-                           message + wire::data_header_size,
-                           message + wire::data_header_size,
-                           length,
-                           message + wire::data_header_size + length};
+// Where a message came from. The source address sits at a fixed offset from the frame's
+// start whatever the IPv4 header's options, and the source port just before the message:
+// no header offsets need reading back (udp_source() does, for any caller).
+Endpoint sender_of(const rte_mbuf* packet, const std::uint8_t* message) {
+    const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
+    Endpoint sender;
+    if (ethernet->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+        sender.address =
+            IpAddress::v4(reinterpret_cast<const rte_ipv4_hdr*>(ethernet + 1)->src_addr);
+    } else {
+        sender.address =
+            IpAddress::v6(reinterpret_cast<const rte_ipv6_hdr*>(ethernet + 1)->src_addr);
     }
-    return worker.crypto->open({pending.jobs, burst.count});
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(message) - 1;
+    sender.port = rte_be_to_cpu_16(udp->src_port);
+    return sender;
 }
 
 // The endpoint to answer to is where the last authenticated packet came from (§2 "roaming").
-void roam(PeerSlot& peer, rte_mbuf* packet, const GatewayAddresses& self) {
-    const Endpoint source = udp_source(packet);
+void roam(PeerSlot& peer, rte_mbuf* packet, const std::uint8_t* message,
+          const GatewayAddresses& self) {
+    const Endpoint source = sender_of(packet, message);
     const auto* ethernet = rte_pktmbuf_mtod(packet, const rte_ether_hdr*);
     if (!peer.endpoint_is(source, ethernet->src_addr)) {
         set_peer_endpoint(peer, {source, ethernet->src_addr, true}, self);
@@ -166,8 +187,9 @@ constexpr std::uint16_t finish_ahead = 4;
 
 // Stage 3: per authenticated packet, in burst order. Returns the inner source address of a
 // packet that goes on to the anti-spoofing check (stage 4), or nothing.
-std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, std::uint64_t counter,
+std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, const crypto::AeadJob& job,
                                 std::uint64_t now, WorkerContext& worker) {
+    const std::uint64_t counter = job.counter;
     // Re-check: two copies of one counter in a single burst both passed the pre-check.
     if (!keypair.replay.check(counter)) {
         drop_packet(packet, Drop::replayed_counter, worker.counters);
@@ -176,7 +198,7 @@ std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, std::uint64_
     keypair.replay.update(counter);
     const SharedTables& shared = *worker.shared;
     PeerSlot& peer = shared.peers[keypair.peer];
-    roam(peer, packet, shared.addresses);
+    roam(peer, packet, message_of(job), shared.addresses);
     if (!keypair.received_data.load(std::memory_order_relaxed)) {
         keypair.received_data.store(true, std::memory_order_release);
     }
@@ -184,11 +206,14 @@ std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, std::uint64_
     peer.counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
     peer.counters.last_rx_tsc = now;
 
-    // Strip outer headers and the transport header, and the tag at the end.
-    rte_pktmbuf_adj(packet, static_cast<std::uint16_t>(packet->l2_len + packet->l3_len +
-                                                       packet->l4_len + wire::data_header_size));
-    rte_pktmbuf_trim(packet, crypto::aead_tag_size);
-    if (rte_pktmbuf_data_len(packet) == 0) {
+    // Keep only the plaintext: strip the outer headers and the transport header, and the tag
+    // at the end (and any Ethernet padding after it). Classify made the frame one segment.
+    const auto plaintext = static_cast<std::uint16_t>(job.length);
+    packet->data_off =
+        static_cast<std::uint16_t>(job.output - static_cast<std::uint8_t*>(packet->buf_addr));
+    packet->data_len = plaintext;
+    packet->pkt_len = plaintext;
+    if (plaintext == 0) {
         rte_pktmbuf_free(packet);  // a keepalive: its work (timers, roaming) is done
         return std::nullopt;
     }
@@ -231,25 +256,25 @@ std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff)
     if (look_up(received, pending, worker, from_handoff, now) == 0) {
         return 0;
     }
-    crypto::JobMask authentic = open_all(received, pending, worker);
+    // Stage 2: one batch open for the burst, in place.
+    const crypto::JobMask authentic = worker.crypto->open({pending.jobs, received.count});
     const SharedTables& shared = *worker.shared;
     for (std::uint16_t i = 0; i < received.count && i < finish_ahead; ++i) {
-        prefetch_for_finish(*pending.keypairs[i], pending.headers[i].counter, shared);
+        prefetch_for_finish(*pending.keypairs[i], pending.jobs[i].counter, shared);
     }
     IpAddress sources[burst_size];
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < received.count; ++i) {
         if (i + finish_ahead < received.count) {
             prefetch_for_finish(*pending.keypairs[i + finish_ahead],
-                                pending.headers[i + finish_ahead].counter, shared);
+                                pending.jobs[i + finish_ahead].counter, shared);
         }
         rte_mbuf* packet = received.packets[i];
         if (((authentic >> i) & 1) == 0) {
             drop_packet(packet, Drop::decrypt_failed, worker.counters);
             continue;
         }
-        if (auto source =
-                finish(packet, *pending.keypairs[i], pending.headers[i].counter, now, worker)) {
+        if (auto source = finish(packet, *pending.keypairs[i], pending.jobs[i], now, worker)) {
             sources[kept] = *source;
             received.packets[kept++] = packet;
         }
