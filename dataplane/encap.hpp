@@ -7,7 +7,8 @@
 //        │
 //   seal_batch (one call for the burst)
 //        │
-//   Ethernet/IP/UDP to the peer's endpoint, checksums, TX
+//   Ethernet/IP/UDP to the peer's endpoint, copied from the headers built when the endpoint
+//   was set (PeerSlot::outer); lengths and checksum filled in; TX
 //
 // Every packet here has packet_meta().peer = its destination and is owned by this worker.
 #pragma once
