@@ -40,6 +40,31 @@ class ReplayWindow {
         words_[word_of(counter)] |= bit_of(counter);
     }
 
+    // check() and update() in one, for a counter whose tag verified: records it and returns
+    // true, or returns false (recording nothing) where check() would. A worker checks a whole
+    // burst before opening it, so a counter can pass that check twice when a copy arrives in
+    // the same burst: the second copy is refused here, where it is recorded.
+    bool accept(std::uint64_t counter) {
+        if (counter >= reject_after_messages) {
+            return false;
+        }
+        if (!any_ || counter > greatest_) {
+            advance_to(counter);
+            words_[word_of(counter)] |= bit_of(counter);
+            return true;
+        }
+        if (greatest_ - counter >= bits - word_bits) {
+            return false;
+        }
+        std::uint64_t& word = words_[word_of(counter)];
+        const std::uint64_t bit = bit_of(counter);
+        if ((word & bit) != 0) {
+            return false;
+        }
+        word |= bit;
+        return true;
+    }
+
     std::uint64_t greatest() const { return greatest_; }
 
     // The memory check() and update() touch for `counter`: the scalars, and the bitmap word

@@ -190,12 +190,12 @@ constexpr std::uint16_t finish_ahead = 4;
 std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, const crypto::AeadJob& job,
                                 std::uint64_t now, WorkerContext& worker) {
     const std::uint64_t counter = job.counter;
-    // Re-check: two copies of one counter in a single burst both passed the pre-check.
-    if (!keypair.replay.check(counter)) {
+    // Checked again as it is recorded: two copies of one counter in a single burst both
+    // passed the pre-check.
+    if (!keypair.replay.accept(counter)) {
         drop_packet(packet, Drop::replayed_counter, worker.counters);
         return std::nullopt;
     }
-    keypair.replay.update(counter);
     const SharedTables& shared = *worker.shared;
     PeerSlot& peer = shared.peers[keypair.peer];
     roam(peer, packet, message_of(job), shared.addresses);

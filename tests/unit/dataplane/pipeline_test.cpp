@@ -126,6 +126,21 @@ TEST(Pipeline, TwoWorkersHandOffToTheOwner) {
     EXPECT_EQ(hub.slot(1).counters.rx_packets, 1u);
 }
 
+// Two copies of one message in a single burst both pass the check made before the burst is
+// opened; the second is refused where the first is recorded, and only one is delivered.
+TEST(Pipeline, RefusesACopyInTheSameBurst) {
+    HubFixture hub({});
+    auto inner =
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, 60);
+    rte_mbuf* frames[2] = {hub.client_frame(hub.client(0), inner, 7),
+                           hub.client_frame(hub.client(0), inner, 7)};
+    hub.inject(0, frames, 2);
+    hub.run_until_idle();
+    EXPECT_EQ(hub.delivered()[1].size(), 1u);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::replayed_counter), 1u);
+    EXPECT_EQ(hub.slot(0).counters.rx_packets, 1u);
+}
+
 struct Refusal {
     const char* name;
     Drop reason;
