@@ -23,10 +23,10 @@ class ReplayWindow {
         if (counter >= reject_after_messages) {
             return false;
         }
-        if (counter > greatest_ || !any_) {
-            return true;
+        if (counter >= next_) {
+            return true;  // newer than every recorded counter (or none recorded yet)
         }
-        if (greatest_ - counter >= bits - word_bits) {
+        if (next_ - 1 - counter >= bits - word_bits) {
             return false;  // behind the window
         }
         return (words_[word_of(counter)] & bit_of(counter)) == 0;
@@ -34,7 +34,7 @@ class ReplayWindow {
 
     // Records an authenticated counter (check() returned true for it).
     void update(std::uint64_t counter) {
-        if (!any_ || counter > greatest_) {
+        if (counter >= next_) {
             advance_to(counter);
         }
         words_[word_of(counter)] |= bit_of(counter);
@@ -48,12 +48,12 @@ class ReplayWindow {
         if (counter >= reject_after_messages) {
             return false;
         }
-        if (!any_ || counter > greatest_) {
+        if (counter >= next_) {
             advance_to(counter);
             words_[word_of(counter)] |= bit_of(counter);
             return true;
         }
-        if (greatest_ - counter >= bits - word_bits) {
+        if (next_ - 1 - counter >= bits - word_bits) {
             return false;
         }
         std::uint64_t& word = words_[word_of(counter)];
@@ -65,11 +65,12 @@ class ReplayWindow {
         return true;
     }
 
-    std::uint64_t greatest() const { return greatest_; }
+    // The greatest recorded counter; 0 when none is.
+    std::uint64_t greatest() const { return next_ == 0 ? 0 : next_ - 1; }
 
-    // The memory check() and update() touch for `counter`: the scalars, and the bitmap word
+    // The memory check() and update() touch for `counter`: the one scalar, and the bitmap word
     // (for prefetching, and for tests of the data plane's keypair layout).
-    const void* state_address() const { return &greatest_; }
+    const void* state_address() const { return &next_; }
     const void* word_address(std::uint64_t counter) const { return &words_[word_of(counter)]; }
 
   private:
@@ -86,23 +87,21 @@ class ReplayWindow {
     // Moves the top of the window to `counter`, clearing the words it slides over. One word of
     // the ring is the partly filled newest one, so the usable depth is bits - 64 (as RFC 6479).
     void advance_to(std::uint64_t counter) {
-        std::uint64_t current_word = any_ ? greatest_ / word_bits : 0;
-        std::uint64_t new_word = counter / word_bits;
-        if (!any_ || new_word - current_word >= words) {
+        const std::uint64_t new_word = counter / word_bits;
+        if (next_ == 0 || new_word - (next_ - 1) / word_bits >= words) {
             words_.fill(0);
         } else {
-            for (std::uint64_t w = current_word + 1; w <= new_word; ++w) {
+            for (std::uint64_t w = (next_ - 1) / word_bits + 1; w <= new_word; ++w) {
                 words_[w % words] = 0;
             }
         }
-        greatest_ = counter;
-        any_ = true;
+        next_ = counter + 1;  // no overflow: counter < reject_after_messages
     }
 
-    // The scalars first: they share a cache line with whatever precedes the window (the
-    // keypair's send counter), so check() touches that line and one word of the bitmap.
-    std::uint64_t greatest_ = 0;
-    bool any_ = false;
+    // One past the greatest recorded counter, 0 while none is: one scalar, so that it can end
+    // the cache line of whatever precedes the window (the keypair's receiving half), and
+    // check() touches that line and one word of the bitmap.
+    std::uint64_t next_ = 0;
     std::array<std::uint64_t, words> words_{};
 };
 

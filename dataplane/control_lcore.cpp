@@ -204,9 +204,9 @@ void ControlLcore::install(const control::Action& action, control::Timestamp now
     keypair->peer = slot->second;
     keypair->initiator = action.initiator;
     const auto lifetime = engine_.config().reject_after_time - (now - action.birth);
-    keypair->reject_after_tsc =
-        rte_rdtsc() + static_cast<std::uint64_t>(std::chrono::duration<double>(lifetime).count() *
-                                                 static_cast<double>(rte_get_tsc_hz()));
+    keypair->expire_at(rte_rdtsc() +
+                       static_cast<std::uint64_t>(std::chrono::duration<double>(lifetime).count() *
+                                                  static_cast<double>(rte_get_tsc_hz())));
     Keypair* raw = keypair.get();
     if (sessions_.publish(std::move(keypair))) {
         published_[action.local_index] = raw;

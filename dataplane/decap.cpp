@@ -50,7 +50,7 @@ struct Pending {
     crypto::AeadJob jobs[burst_size];
 };
 
-// The lines finish() reads and writes for a packet: the keypair's scalars (replay state,
+// The lines finish() reads and writes for a packet: the keypair's line (replay scalar,
 // received_data), the replay word, the peer's slot and counters. look_up() asks for them
 // before the burst is opened, for the whole burst at once; decap() asks again a few packets
 // ahead of finish(), because a prefetch issued while the miss buffers are full is dropped
@@ -58,7 +58,7 @@ struct Pending {
 // Asking again costs an instruction when the line is in.
 void prefetch_for_finish(const Keypair& keypair, std::uint64_t counter,
                          const SharedTables& shared) {
-    rte_prefetch0(&keypair.local_index);
+    rte_prefetch0(&keypair);
     rte_prefetch0(keypair.replay.word_address(counter));
     const PeerSlot& peer = shared.peers[keypair.peer];
     rte_prefetch0(&peer);
@@ -80,16 +80,15 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
     shared.sessions->lookup(indexes, found, burst.count);
     // Start the loads the later stages need (replay window word, the peer's slot) now, so
     // they arrive while the burst is being decrypted: with many peers they are cold.
-    // The keypair's scalar line first (index, peer, expiry, replay state): the loop below
-    // reads it for every packet.
+    // The keypair's line first (key, peer, expiry, replay scalar): the loop below reads it
+    // for every packet.
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         if (const Keypair* keypair = found[i]) {
-            rte_prefetch0(&keypair->local_index);
+            rte_prefetch0(keypair);
         }
     }
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         if (const Keypair* keypair = found[i]) {
-            rte_prefetch0(keypair->receive_key.data());
             prefetch_for_finish(*keypair, headers[i].counter, shared);
         }
     }

@@ -17,16 +17,15 @@ constexpr std::uint16_t slot_ahead = 8;
 constexpr std::uint16_t keypair_ahead = 4;
 
 bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
-    return keypair != nullptr && now_tsc <= keypair->reject_after_tsc &&
+    return keypair != nullptr && now_tsc <= keypair->send_reject_after_tsc &&
            keypair->send_counter < control::ReplayWindow::reject_after_messages;
 }
 
-// The two lines sending_keypair() and the seal read: the key, and the scalars (expiry,
-// remote index, counter).
+// The line sending_keypair() and the seal read: the key, the expiry, the remote index and the
+// counter.
 void prefetch_keypair(const Keypair* keypair) {
     if (keypair != nullptr) {
         rte_prefetch0(keypair->send_key.data());
-        rte_prefetch0(&keypair->send_counter);
     }
 }
 

@@ -35,29 +35,37 @@ enum Permission : std::uint8_t {
     permission_peers = 1 << 2,
 };
 
-// Two cache lines per packet, whichever way it goes: the keys, then every scalar a worker
-// reads or writes (the replay window's scalars end that line, its bitmap follows). Decap
-// touches both and one bitmap word; encap both. At 100,000 peers these lines miss the cache,
-// so their count is the cost (pipeline_bench, /100000 against /1000).
+// One cache line per packet for each direction, and a replay bitmap word for decap: decap
+// reads the first line (the receive key and every scalar it checks or writes, the replay
+// window's scalar last) and one word of the bitmap that follows it; encap reads and writes
+// the line after the bitmap (the send key, the remote index, the counter). At 100,000 peers
+// these lines miss the cache, so their count is the cost (pipeline_bench, /100000 against
+// /1000); they were two lines a direction before (keys, then scalars).
 struct alignas(64) Keypair {
-    // ---- immutable once published; written by the control thread before the hash add ----
+    // ---- decap's line ----
+    // Immutable once published; written by the control thread before the session table add.
     std::array<std::uint8_t, 32> receive_key{};
-    std::array<std::uint8_t, 32> send_key{};
-    std::uint32_t local_index = 0;   // the index peers put in messages to us
-    std::uint32_t remote_index = 0;  // the index we put in messages to the peer
-    PeerId peer = no_peer;
     std::uint64_t reject_after_tsc = 0;  // birth + REJECT_AFTER_TIME, in TSC cycles
-    bool initiator = false;
+    PeerId peer = no_peer;
+    std::uint32_t local_index = 0;  // the index peers put in messages to us
+    // Owner worker writes (once), control thread and encap read. The responder's new keypair
+    // may only send after it has received (whitepaper §5.4.7).
+    std::atomic<bool> received_data{false};
+    // Owner worker only. Its one scalar ends this line; its bitmap follows.
+    control::ReplayWindow replay;
 
-    // ---- owner worker only ----
+    // ---- encap's line ----
+    // Immutable once published, as above; `send_reject_after_tsc` is reject_after_tsc again,
+    // so that encap's expiry check reads this line only (set both with expire_at()).
+    alignas(64) std::array<std::uint8_t, 32> send_key{};
+    std::uint64_t send_reject_after_tsc = 0;
+    std::uint32_t remote_index = 0;  // the index we put in messages to the peer
+    bool initiator = false;
+    // Owner worker only.
     std::uint64_t send_counter = 0;
 
-    // ---- owner worker writes (once), control thread reads ----
-    // The responder's new keypair may only send after it has received (whitepaper §5.4.7).
-    std::atomic<bool> received_data{false};
-
-    // ---- owner worker only ----
-    control::ReplayWindow replay;
+    // Control thread, before publication.
+    void expire_at(std::uint64_t tsc) { reject_after_tsc = send_reject_after_tsc = tsc; }
 
     ~Keypair();
 };

@@ -456,7 +456,7 @@ class HubFixture {
         keypair->local_index = peer.gateway_index;
         keypair->remote_index = peer.client_index;
         keypair->peer = p;
-        keypair->reject_after_tsc = rte_rdtsc() + 180 * rte_get_tsc_hz();
+        keypair->expire_at(rte_rdtsc() + 180 * rte_get_tsc_hz());
         dataplane::Keypair* published = keypair.get();
         if (!sessions_->publish(std::move(keypair))) {
             throw std::runtime_error("session table full");

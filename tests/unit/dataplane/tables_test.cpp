@@ -145,9 +145,9 @@ TEST(PeerSlot, EndpointRoundTrips) {
     EXPECT_EQ(read.endpoint, record.endpoint);
 }
 
-// The layout decap and encap are priced by: keys in one cache line, every scalar a worker
-// reads or writes in the next (including the replay window's), the bitmap after them.
-TEST(KeypairLayout, WorkersTouchTwoLinesAndOneBitmapWord) {
+// The layout decap and encap are priced by: decap's key and every scalar it reads or writes
+// in one line, then one word of the replay bitmap; encap's key and scalars in one line.
+TEST(KeypairLayout, EachDirectionTouchesOneLine) {
     auto keypair = std::make_unique<Keypair>();
     auto line_of = [&](const void* address) {
         return (reinterpret_cast<std::uintptr_t>(address) -
@@ -155,19 +155,30 @@ TEST(KeypairLayout, WorkersTouchTwoLinesAndOneBitmapWord) {
                64;
     };
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(keypair.get()) % 64, 0u);
-    EXPECT_EQ(line_of(keypair->receive_key.data()), 0u);
-    EXPECT_EQ(line_of(keypair->send_key.data() + 31), 0u);
-    for (const void* scalar :
-         {static_cast<const void*>(&keypair->local_index),
-          static_cast<const void*>(&keypair->remote_index),
-          static_cast<const void*>(&keypair->peer),
+    for (const void* decap :
+         {static_cast<const void*>(keypair->receive_key.data()),
+          static_cast<const void*>(keypair->receive_key.data() + 31),
           static_cast<const void*>(&keypair->reject_after_tsc),
-          static_cast<const void*>(&keypair->initiator),
-          static_cast<const void*>(&keypair->send_counter),
+          static_cast<const void*>(&keypair->peer), static_cast<const void*>(&keypair->local_index),
           static_cast<const void*>(&keypair->received_data), keypair->replay.state_address()}) {
-        EXPECT_EQ(line_of(scalar), 1u);
+        EXPECT_EQ(line_of(decap), 0u);
     }
-    EXPECT_GE(line_of(keypair->replay.word_address(0)), 2u);
+    EXPECT_GE(line_of(keypair->replay.word_address(0)), 1u);
+    const auto encap_line = line_of(keypair->send_key.data());
+    EXPECT_GT(encap_line, line_of(keypair->replay.word_address(8191)));
+    for (const void* encap : {static_cast<const void*>(keypair->send_key.data() + 31),
+                              static_cast<const void*>(&keypair->send_reject_after_tsc),
+                              static_cast<const void*>(&keypair->remote_index),
+                              static_cast<const void*>(&keypair->send_counter)}) {
+        EXPECT_EQ(line_of(encap), encap_line);
+    }
+}
+
+TEST(KeypairLayout, ExpiryIsSetForBothDirections) {
+    Keypair keypair;
+    keypair.expire_at(12345);
+    EXPECT_EQ(keypair.reject_after_tsc, 12345u);
+    EXPECT_EQ(keypair.send_reject_after_tsc, 12345u);
 }
 
 // A packet's peer costs decap and route two lines and encap three: what all of them read
