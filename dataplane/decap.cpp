@@ -229,9 +229,31 @@ std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, const crypto
 
 // Stage 4: anti-spoofing (whitepaper §4): the inner source must route back to the sending
 // peer. One bulk allowed-IPs lookup for the whole burst.
+// A source equal to the sender's recorded IPv4 /32 (PeerSlot::host_ipv4) needs no lookup;
+// the others are looked up together.
 std::uint16_t check_sources(Burst<>& burst, const IpAddress* sources, WorkerContext& worker) {
+    const SharedTables& shared = *worker.shared;
+    IpAddress unknown[burst_size];
+    std::uint8_t unknown_at[burst_size];
+    std::uint16_t unknown_count = 0;
     PeerId owners[burst_size];
-    worker.shared->allowed_ips->lookup_burst(sources, owners, burst.count);
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        const PeerId sender = packet_meta(burst.packets[i]).peer;
+        const std::uint32_t host = shared.peers[sender].host_ipv4.load(std::memory_order_relaxed);
+        if (!sources[i].is_v6 && host != 0 && sources[i].v4_network_order() == host) {
+            owners[i] = sender;
+            continue;
+        }
+        unknown[unknown_count] = sources[i];
+        unknown_at[unknown_count++] = static_cast<std::uint8_t>(i);
+    }
+    if (unknown_count > 0) {
+        PeerId found[burst_size];
+        shared.allowed_ips->lookup_burst(unknown, found, unknown_count);
+        for (std::uint16_t j = 0; j < unknown_count; ++j) {
+            owners[unknown_at[j]] = found[j];
+        }
+    }
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         rte_mbuf* packet = burst.packets[i];

@@ -228,6 +228,7 @@ bool add_peers(Runtime& rt) {
         std::fprintf(stderr, "meshgate: allowed IPs table full\n");
         return false;
     }
+    record_host_addresses(rt.peers.get(), *rt.allowed_ips, routes);
     return true;
 }
 

@@ -23,6 +23,21 @@ void PeerSlot::write_endpoint(const EndpointRecord& record, const OuterTemplate&
     rte_seqlock_write_unlock(&endpoint_lock);
 }
 
+void record_host_addresses(PeerSlot* peers, const AllowedIps& table,
+                           const std::vector<AllowedIpChange>& routes) {
+    for (const AllowedIpChange& change : routes) {
+        const Prefix& prefix = change.prefix;
+        if (change.peer == no_peer || prefix.address.is_v6 || prefix.length != 32 ||
+            table.lookup(prefix.address) != change.peer) {
+            continue;
+        }
+        std::atomic<std::uint32_t>& recorded = peers[change.peer].host_ipv4;
+        if (recorded.load(std::memory_order_relaxed) == 0) {
+            recorded.store(prefix.address.v4_network_order(), std::memory_order_relaxed);
+        }
+    }
+}
+
 SessionTable::SessionTable(const char* name, control::IndexLayout layout, rte_rcu_qsbr* rcu)
     : layout_(layout), rcu_(rcu) {
     if (!layout.valid()) {

@@ -102,6 +102,13 @@ struct alignas(64) PeerSlot {
     // ---- writers: the owner worker (roaming) and the control thread, seqlock-serialised ----
     rte_seqlock_t endpoint_lock;
     EndpointRecord endpoint;
+
+    // ---- writer: control thread (record_host_addresses()); reader: decap ----
+    // An IPv4 /32 among the peer's allowed IPs that the allowed-IPs table resolves to this
+    // peer (network order; 0: none). An inner source equal to it passes the anti-spoofing
+    // check without a lookup: no prefix is more specific than a /32, so the lookup could only
+    // name this peer. Most peers' only IPv4 address is such a /32.
+    std::atomic<std::uint32_t> host_ipv4{0};
     // The headers encap puts in front of every message to `endpoint` (headers.hpp).
     OuterTemplate outer;
 
@@ -150,6 +157,13 @@ struct alignas(64) PeerSlot {
     // The record and the headers built for it (set_peer_endpoint(), encap.hpp), together.
     void write_endpoint(const EndpointRecord& record, const OuterTemplate& headers);
 };
+
+// After `routes` have been applied to `table`: gives each peer they name its first IPv4 /32
+// that `table` resolves to it (PeerSlot::host_ipv4). Control thread, at start-up: nothing
+// removes a route while the gateway runs. Whatever comes to change a peer's allowed IPs live
+// must clear host_ipv4 (and wait out the workers) before it removes or moves that /32.
+void record_host_addresses(PeerSlot* peers, const AllowedIps& table,
+                           const std::vector<AllowedIpChange>& routes);
 
 // Receiver index -> keypair, for the workers. The index's slot bits (control::IndexLayout)
 // pick the entry directly: one cache line per packet, where a hash table read a bucket line

@@ -124,6 +124,7 @@ class HubFixture {
         if (!allowed_->apply(routes)) {
             throw std::runtime_error("allowed IPs full");
         }
+        dataplane::record_host_addresses(peers_.get(), *allowed_, routes);
         if (options.exit) {
             make_exit();
         }

@@ -171,6 +171,11 @@ TEST(Pipeline, RefusesAndCountsEveryBadDataPacket) {
     auto spoofed = HubFixture::inner_udp(ipv4(10, 9, 9, 9), b.tunnel_address, 80);
     send(hub.client_frame(a, spoofed));
     expect_drop(Drop::inner_source_not_allowed, "spoofed inner source");
+    // B's own address is no more A's to use, though B's is a /32 decap knows without a lookup.
+    auto as_b = HubFixture::inner_udp(b.tunnel_address, hub.client(2).tunnel_address, 80);
+    send(hub.client_frame(a, as_b));
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::inner_source_not_allowed), 2u)
+        << "another peer's address as the source";
 
     send(hub.client_frame(a, HubFixture::inner_udp(a.tunnel_address, ipv4(192, 0, 2, 1), 80)));
     expect_drop(Drop::no_route, "destination outside every peer");

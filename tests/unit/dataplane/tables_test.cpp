@@ -199,8 +199,38 @@ TEST(PeerSlotLayout, ReadLineThenHeadersThenCounters) {
     EXPECT_EQ(line_of(&slot->permissions, sizeof(slot->permissions)), 0u);
     EXPECT_EQ(line_of(&slot->endpoint_lock, sizeof(slot->endpoint_lock)), 0u);
     EXPECT_EQ(line_of(&slot->endpoint, sizeof(slot->endpoint)), 0u);
+    EXPECT_EQ(line_of(&slot->host_ipv4, sizeof(slot->host_ipv4)), 0u);
     EXPECT_EQ(line_of(&slot->outer, sizeof(slot->outer)), 1u);
     EXPECT_EQ(line_of(&slot->counters, sizeof(slot->counters)), 2u);
+}
+
+// Decap skips the allowed-IPs lookup for a source equal to the sender's recorded /32, so a
+// peer may only have recorded an IPv4 /32 the table resolves to it: not a wider prefix, not
+// an IPv6 one, not a /32 a later change gave to another peer.
+TEST(HostAddresses, OnlyIpv4HostRoutesTheTableResolvesToThePeer) {
+    AllowedIps table("t_hosts", nullptr);
+    auto peers = std::make_unique<PeerSlot[]>(4);
+    auto v4 = [](std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+        const std::uint8_t bytes[4] = {a, b, c, d};
+        std::uint32_t value;
+        std::memcpy(&value, bytes, 4);
+        return IpAddress::v4(value);
+    };
+    std::uint8_t v6_bytes[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    const std::vector<AllowedIpChange> routes = {
+        {{v4(10, 1, 0, 0), 24}, 0},           // peer 0: a /24 only
+        {{IpAddress::v6(v6_bytes), 128}, 1},  // peer 1: IPv6 first, then its /32
+        {{v4(10, 2, 0, 1), 32}, 1},
+        {{v4(10, 2, 0, 9), 32}, 1},  // a second /32: the first one is recorded
+        {{v4(10, 3, 0, 1), 32}, 2},  // given to peer 2, then to peer 3
+        {{v4(10, 3, 0, 1), 32}, 3},
+    };
+    ASSERT_TRUE(table.apply(routes));
+    record_host_addresses(peers.get(), table, routes);
+    EXPECT_EQ(peers[0].host_ipv4.load(), 0u);
+    EXPECT_EQ(peers[1].host_ipv4.load(), v4(10, 2, 0, 1).v4_network_order());
+    EXPECT_EQ(peers[2].host_ipv4.load(), 0u);
+    EXPECT_EQ(peers[3].host_ipv4.load(), v4(10, 3, 0, 1).v4_network_order());
 }
 
 }  // namespace
