@@ -228,9 +228,8 @@ std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, const crypto
 }
 
 // Stage 4: anti-spoofing (whitepaper §4): the inner source must route back to the sending
-// peer. One bulk allowed-IPs lookup for the whole burst.
-// A source equal to the sender's recorded IPv4 /32 (PeerSlot::host_ipv4) needs no lookup;
-// the others are looked up together.
+// peer. A source equal to the sender's recorded IPv4 /32 (PeerSlot::host_ipv4) needs no
+// lookup; the others take one bulk allowed-IPs lookup together.
 std::uint16_t check_sources(Burst<>& burst, const IpAddress* sources, WorkerContext& worker) {
     const SharedTables& shared = *worker.shared;
     IpAddress unknown[burst_size];

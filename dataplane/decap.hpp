@@ -6,11 +6,11 @@
 //        │
 //   open_batch (one call for the burst)
 //        │
-//   replay update (only now: a forged counter never moves the window)
+//   replay check again and update (only now: a forged counter never moves the window)
 //   roam the endpoint, count, mark the keypair as having received
 //        │
 //   strip headers; keepalives end here; inner IPv4/IPv6 sanity; source in the peer's
-//   allowed IPs (anti-spoofing)
+//   allowed IPs (anti-spoofing: the peer's own /32 at once, other sources by lookup)
 //        │
 //   kept packets carry packet_meta().peer = the sending peer, for route
 //
