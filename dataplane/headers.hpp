@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dataplane/checksum.hpp"
+
 namespace meshgate::dataplane {
 
 // Whether two 16-byte fields (IPv6 addresses, or the 16-byte address arrays this module
@@ -189,8 +191,7 @@ inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
     }
     const bool v6 = family == 6;
     const std::uint16_t ip_length = v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
-    const std::uint16_t room =
-        static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + ip_length + sizeof(rte_udp_hdr));
+    const std::uint16_t room = v6 ? outer_header_room_v6 : outer_header_room_v4;
     const std::uint16_t payload_length = rte_pktmbuf_data_len(packet);
     auto* payload = rte_pktmbuf_mtod(packet, std::uint8_t*);
     if (rte_pktmbuf_headroom(packet) >= sizeof(OuterTemplate)) [[likely]] {
@@ -223,9 +224,8 @@ inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
         ip->total_length = total_length;
         const auto partial = static_cast<std::uint16_t>(
             _mm_extract_epi16(outer.blocks[OuterTemplate::v4_sum_block], 7));
-        std::uint32_t sum = std::uint32_t{partial} + total_length;
-        sum = (sum & 0xFFFF) + (sum >> 16);
-        ip->hdr_checksum = static_cast<std::uint16_t>(~sum);
+        ip->hdr_checksum =
+            static_cast<std::uint16_t>(~fold_sum(std::uint32_t{partial} + total_length));
     }
     packet->l2_len = sizeof(rte_ether_hdr);
     packet->l3_len = ip_length;
