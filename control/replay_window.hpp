@@ -45,23 +45,10 @@ class ReplayWindow {
     // burst before opening it, so a counter can pass that check twice when a copy arrives in
     // the same burst: the second copy is refused here, where it is recorded.
     bool accept(std::uint64_t counter) {
-        if (counter >= reject_after_messages) {
+        if (!check(counter)) {
             return false;
         }
-        if (counter >= next_) {
-            advance_to(counter);
-            words_[word_of(counter)] |= bit_of(counter);
-            return true;
-        }
-        if (next_ - 1 - counter >= bits - word_bits) {
-            return false;
-        }
-        std::uint64_t& word = words_[word_of(counter)];
-        const std::uint64_t bit = bit_of(counter);
-        if ((word & bit) != 0) {
-            return false;
-        }
-        word |= bit;
+        update(counter);
         return true;
     }
 
