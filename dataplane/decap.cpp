@@ -1,3 +1,18 @@
+// Decap's passes over a burst (decap.hpp has the stages as the protocol sees them):
+//
+//   1 read_messages   each message's place, receiver index and counter; its session entry
+//                     starts loading
+//   2 find_keypairs   the entries are read; each keypair's line starts loading
+//   3 check           unknown, foreign (handed off), expired and replayed messages leave; the
+//                     open jobs are built; the lines finish() needs start loading, and arrive
+//                     while the burst is decrypted
+//     open            one batch call
+//   4 finish          replay window, roaming, counters, the inner packet and the source check
+//   5 look_up_sources only for sources that are not the sender's own /32 (rare): one bulk
+//                     allowed-IPs lookup, then those that do not route back are dropped
+//
+// Each pass starts the loads the next one needs, for the whole burst: with many peers every
+// per-peer line is a miss, and a burst's misses overlap instead of queueing.
 #include "dataplane/decap.hpp"
 
 #include <rte_cycles.h>
@@ -12,97 +27,82 @@
 namespace meshgate::dataplane {
 namespace {
 
-// A transport data message as classify left it: where it starts, and its header.
-struct TransportHeader {
-    std::uint8_t* message;  // the UDP payload: type, receiver index, counter, sealed data
-    std::uint16_t length;   // the UDP payload's
+// A transport data message as classify left it, and what decap learns of it. One per packet
+// of the burst, on the worker's stack.
+struct Message {
+    std::uint8_t* start;          // the UDP payload: type, receiver index, counter, sealed data
+    std::uint32_t sealed_length;  // of the ciphertext, the tag excluded
     std::uint32_t receiver_index;
     std::uint64_t counter;
+    Keypair* keypair;  // nullptr: no session under receiver_index
 };
 
-// Reads the header offsets out of the mbuf's bit fields once; later steps use the pointer.
-TransportHeader read_header(rte_mbuf* packet) {
-    TransportHeader header;
-    header.message = udp_payload(packet);
-    header.length = udp_payload_length(packet);
-    std::memcpy(&header.receiver_index, header.message + 4, 4);  // little-endian, as x86
-    std::memcpy(&header.counter, header.message + 8, 8);
-    return header;
+// Pass 1. The header offsets are read out of the mbuf once (one word holds the three
+// lengths classify set).
+void read_messages(const Burst<>& burst, Message* messages, const SessionTable& sessions) {
+    for (std::uint16_t i = 0; i < burst.count; ++i) {
+        rte_mbuf* packet = burst.packets[i];
+        Message& message = messages[i];
+        const std::uint32_t udp_at = packet->l2_len + packet->l3_len;
+        auto* udp = rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, udp_at);
+        message.start = rte_pktmbuf_mtod_offset(packet, std::uint8_t*, udp_at + sizeof(*udp));
+        // Classify checked the length covers at least a header and a tag.
+        message.sealed_length = rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp) -
+                                wire::data_header_size -
+                                static_cast<std::uint32_t>(crypto::aead_tag_size);
+        std::memcpy(&message.receiver_index, message.start + 4, 4);  // little-endian, as x86
+        std::memcpy(&message.counter, message.start + 8, 8);
+        sessions.prefetch(message.receiver_index);
+    }
 }
 
-// The open job for a message: in place, the tag at the end of the sealed data. Decap's later
-// steps read the counter, the plaintext and its length back from the job.
-crypto::AeadJob open_job(const TransportHeader& header, const Keypair& keypair) {
-    std::uint8_t* sealed = header.message + wire::data_header_size;
-    const std::uint32_t length =
-        header.length - wire::data_header_size - static_cast<std::uint32_t>(crypto::aead_tag_size);
-    return {keypair.receive_key.data(), header.counter, sealed, sealed, length, sealed + length};
+// Pass 2.
+void find_keypairs(std::uint16_t count, Message* messages, const SessionTable& sessions) {
+    for (std::uint16_t i = 0; i < count; ++i) {
+        Keypair* keypair = sessions.find(messages[i].receiver_index);
+        messages[i].keypair = keypair;
+        if (keypair != nullptr) {
+            rte_prefetch0(keypair);  // key, peer, expiry, replay scalar: pass 3 reads them
+        }
+    }
 }
 
-// The message a job opens (its transport header's first byte).
-const std::uint8_t* message_of(const crypto::AeadJob& job) {
-    return job.output - wire::data_header_size;
-}
-
-// Per-burst scratch, on the worker's stack: packet i's keypair and open job.
-struct Pending {
-    Keypair* keypairs[burst_size];
-    crypto::AeadJob jobs[burst_size];
-};
-
-// The lines finish() reads and writes for a packet: the keypair's line (replay scalar,
-// received_data), the replay word, the peer's slot and counters. look_up() asks for them
-// before the burst is opened, for the whole burst at once; decap() asks again a few packets
-// ahead of finish(), because a prefetch issued while the miss buffers are full is dropped
-// (perf, exit_out/1420/1000: the replay scalars and the endpoint stalled though prefetched).
-// Asking again costs an instruction when the line is in.
+// The lines finish() reads and writes besides the keypair's: the replay word, the peer's
+// slot (endpoint, host address) and its counters.
 void prefetch_for_finish(const Keypair& keypair, std::uint64_t counter,
                          const SharedTables& shared) {
-    rte_prefetch0(&keypair);
     rte_prefetch0(keypair.replay.word_address(counter));
     const PeerSlot& peer = shared.peers[keypair.peer];
     rte_prefetch0(&peer);
     rte_prefetch0(&peer.counters);
 }
 
-// Stage 1: find each packet's keypair; hand off packets owned elsewhere; drop unknown,
-// expired and replayed ones before any crypto is spent on them.
-std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, bool from_handoff,
-                      std::uint64_t now) {
-    const SharedTables& shared = *worker.shared;
-    TransportHeader headers[burst_size];
-    std::uint32_t indexes[burst_size];
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        headers[i] = read_header(burst.packets[i]);
-        indexes[i] = headers[i].receiver_index;
-    }
-    Keypair* found[burst_size];
-    shared.sessions->lookup(indexes, found, burst.count);
-    // Start the loads the later stages need (replay window word, the peer's slot) now, so
-    // they arrive while the burst is being decrypted: with many peers they are cold.
-    // The keypair's line first (key, peer, expiry, replay scalar): the loop below reads it
-    // for every packet.
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        if (const Keypair* keypair = found[i]) {
-            rte_prefetch0(keypair);
-        }
-    }
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        if (const Keypair* keypair = found[i]) {
-            prefetch_for_finish(*keypair, headers[i].counter, shared);
-        }
-    }
+// The open job for a message: in place, the tag at the end of the sealed data. Later steps
+// read the counter, the plaintext and its length back from the job.
+crypto::AeadJob open_job(const Message& message) {
+    std::uint8_t* sealed = message.start + wire::data_header_size;
+    return {
+        message.keypair->receive_key.data(), message.counter, sealed, sealed, message.sealed_length,
+        sealed + message.sealed_length};
+}
 
+// Pass 3: drop unknown, expired and replayed messages before any crypto is spent on them, and
+// hand off those another worker owns. Keeps the rest, with their jobs and keypairs at the
+// same positions.
+std::uint16_t check(Burst<>& burst, Message* messages, crypto::AeadJob* jobs, WorkerContext& worker,
+                    bool from_handoff, std::uint64_t now) {
+    const SharedTables& shared = *worker.shared;
     HandoffBatch foreign(*shared.handoff, worker.counters);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         rte_mbuf* packet = burst.packets[i];
-        Keypair* keypair = found[i];
+        const Message& message = messages[i];
+        Keypair* keypair = message.keypair;
         if (keypair == nullptr) {
             drop_packet(packet, Drop::unknown_receiver_index, worker.counters);
             continue;
         }
-        unsigned owner = shared.index_layout.owner_of(headers[i].receiver_index);
+        const unsigned owner = shared.index_layout.owner_of(message.receiver_index);
         if (owner != worker.id && !from_handoff) {
             packet_meta(packet) = {keypair->peer, HandoffStage::decap};
             foreign.add(owner, packet);
@@ -112,12 +112,13 @@ std::uint16_t look_up(Burst<>& burst, Pending& pending, WorkerContext& worker, b
             drop_packet(packet, Drop::keypair_expired, worker.counters);
             continue;
         }
-        if (!keypair->replay.check(headers[i].counter)) {
+        if (!keypair->replay.check(message.counter)) {
             drop_packet(packet, Drop::replayed_counter, worker.counters);
             continue;
         }
-        pending.jobs[kept] = open_job(headers[i], *keypair);
-        pending.keypairs[kept] = keypair;
+        prefetch_for_finish(*keypair, message.counter, shared);
+        jobs[kept] = open_job(message);
+        messages[kept].keypair = keypair;
         burst.packets[kept++] = packet;
     }
     foreign.flush();
@@ -153,51 +154,62 @@ void roam(PeerSlot& peer, rte_mbuf* packet, const std::uint8_t* message,
     }
 }
 
-// Checks the decrypted packet is one IPv4 or IPv6 packet and trims the padding after it.
-// Returns the inner source address, or nothing for a malformed packet.
-std::optional<IpAddress> check_inner(rte_mbuf* packet) {
-    std::uint16_t length = rte_pktmbuf_data_len(packet);
-    const std::uint8_t* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
-    std::uint32_t total;
-    IpAddress source;
+// The decrypted packet's source, when it is one sane IPv4 or IPv6 packet of `length` bytes
+// or fewer (the rest is padding); `total` is then its own length.
+struct InnerPacket {
+    bool sane = false;
+    bool v6 = false;
+    std::uint32_t source_v4 = 0;  // network order
+    std::uint16_t total = 0;
+};
+
+InnerPacket check_inner(const std::uint8_t* data, std::uint16_t length) {
+    InnerPacket inner;
     if (length >= sizeof(rte_ipv4_hdr) && (data[0] >> 4) == 4) {
         auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(data);
-        total = rte_be_to_cpu_16(ip->total_length);
-        if (rte_ipv4_hdr_len(ip) < sizeof(rte_ipv4_hdr) || total < rte_ipv4_hdr_len(ip)) {
-            return std::nullopt;
-        }
-        source = IpAddress::v4(ip->src_addr);
+        const std::uint32_t header = rte_ipv4_hdr_len(ip);
+        const std::uint32_t total = rte_be_to_cpu_16(ip->total_length);
+        inner.sane = header >= sizeof(rte_ipv4_hdr) && total >= header && total <= length;
+        inner.source_v4 = ip->src_addr;
+        inner.total = static_cast<std::uint16_t>(total);
     } else if (length >= sizeof(rte_ipv6_hdr) && (data[0] >> 4) == 6) {
         auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(data);
-        total = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
-        source = IpAddress::v6(ip->src_addr);
-    } else {
-        return std::nullopt;
+        const std::uint32_t total = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
+        inner.sane = total <= length;
+        inner.v6 = true;
+        inner.total = static_cast<std::uint16_t>(total);
     }
-    if (total > length) {
-        return std::nullopt;
-    }
-    rte_pktmbuf_trim(packet, static_cast<std::uint16_t>(length - total));
-    return source;
+    return inner;
 }
 
-// Packets between finish()'s lines being asked for again and finish() reading them.
-constexpr std::uint16_t finish_ahead = 4;
+// The source address of an inner packet check_inner() found sane.
+IpAddress inner_source(const rte_mbuf* packet) {
+    const auto* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
+    if ((data[0] >> 4) == 6) {
+        return IpAddress::v6(reinterpret_cast<const rte_ipv6_hdr*>(data)->src_addr);
+    }
+    return IpAddress::v4(reinterpret_cast<const rte_ipv4_hdr*>(data)->src_addr);
+}
 
-// Stage 3: per authenticated packet, in burst order. Returns the inner source address of a
-// packet that goes on to the anti-spoofing check (stage 4), or nothing.
-std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, const crypto::AeadJob& job,
-                                std::uint64_t now, WorkerContext& worker) {
+enum class Finished : std::uint8_t {
+    kept,          // goes on to route
+    needs_lookup,  // goes on once its source is looked up (pass 5)
+    consumed,      // dropped (counted) or a keepalive (freed)
+};
+
+// Pass 4, per authenticated packet, in burst order.
+Finished finish(rte_mbuf* packet, Keypair& keypair, const crypto::AeadJob& job, std::uint64_t now,
+                WorkerContext& worker) {
     const std::uint64_t counter = job.counter;
     // Checked again as it is recorded: two copies of one counter in a single burst both
     // passed the pre-check.
     if (!keypair.replay.accept(counter)) {
         drop_packet(packet, Drop::replayed_counter, worker.counters);
-        return std::nullopt;
+        return Finished::consumed;
     }
     const SharedTables& shared = *worker.shared;
     PeerSlot& peer = shared.peers[keypair.peer];
-    roam(peer, packet, message_of(job), shared.addresses);
+    roam(peer, packet, job.output - wire::data_header_size, shared.addresses);
     if (!keypair.received_data.load(std::memory_order_relaxed)) {
         keypair.received_data.store(true, std::memory_order_release);
     }
@@ -205,102 +217,103 @@ std::optional<IpAddress> finish(rte_mbuf* packet, Keypair& keypair, const crypto
     peer.counters.rx_bytes += rte_pktmbuf_pkt_len(packet);
     peer.counters.last_rx_tsc = now;
 
-    // Keep only the plaintext: strip the outer headers and the transport header, and the tag
-    // at the end (and any Ethernet padding after it). Classify made the frame one segment.
+    // Keep only the plaintext: strip the outer headers and the transport header, and the
+    // padding and tag at the end (and any Ethernet padding after them). Classify made the
+    // frame one segment, so the lengths are set outright.
     const auto plaintext = static_cast<std::uint16_t>(job.length);
-    packet->data_off =
-        static_cast<std::uint16_t>(job.output - static_cast<std::uint8_t*>(packet->buf_addr));
-    packet->data_len = plaintext;
-    packet->pkt_len = plaintext;
     if (plaintext == 0) {
         rte_pktmbuf_free(packet);  // a keepalive: its work (timers, roaming) is done
-        return std::nullopt;
+        return Finished::consumed;
     }
     peer.counters.last_data_rx_tsc = now;
-    std::optional<IpAddress> source = check_inner(packet);
-    if (!source) {
+    const InnerPacket inner = check_inner(job.output, plaintext);
+    if (!inner.sane) {
         drop_packet(packet, Drop::inner_malformed, worker.counters);
-        return std::nullopt;
+        return Finished::consumed;
     }
-    packet->l2_len = packet->l3_len = packet->l4_len = 0;
+    packet->data_off =
+        static_cast<std::uint16_t>(job.output - static_cast<std::uint8_t*>(packet->buf_addr));
+    packet->data_len = inner.total;
+    packet->pkt_len = inner.total;
+    packet->tx_offload = 0;  // no outer headers any more
     packet_meta(packet) = {keypair.peer, HandoffStage::decap};
-    return source;
+    // Anti-spoofing (whitepaper §4): the inner source must route back to the sending peer.
+    // A source equal to the sender's recorded IPv4 /32 (PeerSlot::host_ipv4) needs no lookup:
+    // no prefix is more specific than a /32, so the lookup could only name this peer.
+    const std::uint32_t host = peer.host_ipv4.load(std::memory_order_relaxed);
+    if (!inner.v6 && host != 0 && inner.source_v4 == host) {
+        return Finished::kept;
+    }
+    return Finished::needs_lookup;
 }
 
-// Stage 4: anti-spoofing (whitepaper §4): the inner source must route back to the sending
-// peer. A source equal to the sender's recorded IPv4 /32 (PeerSlot::host_ipv4) needs no
-// lookup; the others take one bulk allowed-IPs lookup together.
-std::uint16_t check_sources(Burst<>& burst, const IpAddress* sources, WorkerContext& worker) {
-    const SharedTables& shared = *worker.shared;
-    IpAddress unknown[burst_size];
-    std::uint8_t unknown_at[burst_size];
-    std::uint16_t unknown_count = 0;
-    PeerId owners[burst_size];
-    for (std::uint16_t i = 0; i < burst.count; ++i) {
-        const PeerId sender = packet_meta(burst.packets[i]).peer;
-        const std::uint32_t host = shared.peers[sender].host_ipv4.load(std::memory_order_relaxed);
-        if (!sources[i].is_v6 && host != 0 && sources[i].v4_network_order() == host) {
-            owners[i] = sender;
-            continue;
-        }
-        unknown[unknown_count] = sources[i];
-        unknown_at[unknown_count++] = static_cast<std::uint8_t>(i);
+// Pass 5: the sources finish() could not vouch for, `at` their positions in `burst`, take one
+// bulk allowed-IPs lookup; those that do not route back to their sender are dropped.
+void look_up_sources(Burst<>& burst, const std::uint8_t* at, std::uint16_t count,
+                     WorkerContext& worker) {
+    IpAddress sources[burst_size];
+    for (std::uint16_t j = 0; j < count; ++j) {
+        sources[j] = inner_source(burst.packets[at[j]]);
     }
-    if (unknown_count > 0) {
-        PeerId found[burst_size];
-        shared.allowed_ips->lookup_burst(unknown, found, unknown_count);
-        for (std::uint16_t j = 0; j < unknown_count; ++j) {
-            owners[unknown_at[j]] = found[j];
+    PeerId owners[burst_size];
+    worker.shared->allowed_ips->lookup_burst(sources, owners, count);
+    bool refused[burst_size] = {};
+    for (std::uint16_t j = 0; j < count; ++j) {
+        rte_mbuf* packet = burst.packets[at[j]];
+        if (owners[j] != packet_meta(packet).peer) {
+            drop_packet(packet, Drop::inner_source_not_allowed, worker.counters);
+            refused[at[j]] = true;
         }
     }
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < burst.count; ++i) {
-        rte_mbuf* packet = burst.packets[i];
-        if (owners[i] != packet_meta(packet).peer) {
-            drop_packet(packet, Drop::inner_source_not_allowed, worker.counters);
-            continue;
+        if (!refused[i]) {
+            burst.packets[kept++] = burst.packets[i];
         }
-        burst.packets[kept++] = packet;
     }
     burst.count = kept;
-    return kept;
 }
 
 }  // namespace
 
 std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff) {
-    Pending pending;
+    const SharedTables& shared = *worker.shared;
     // One clock read for the burst: expiry checks and the peers' activity times need no
     // finer grain, and a TSC read costs tens of cycles (it was once per packet in finish()).
     const std::uint64_t now = rte_rdtsc();
-    if (look_up(received, pending, worker, from_handoff, now) == 0) {
+    Message messages[burst_size];
+    crypto::AeadJob jobs[burst_size];
+    read_messages(received, messages, *shared.sessions);
+    find_keypairs(received.count, messages, *shared.sessions);
+    if (check(received, messages, jobs, worker, from_handoff, now) == 0) {
         return 0;
     }
-    // Stage 2: one batch open for the burst, in place.
-    const crypto::JobMask authentic = worker.crypto->open({pending.jobs, received.count});
-    const SharedTables& shared = *worker.shared;
-    for (std::uint16_t i = 0; i < received.count && i < finish_ahead; ++i) {
-        prefetch_for_finish(*pending.keypairs[i], pending.jobs[i].counter, shared);
-    }
-    IpAddress sources[burst_size];
+    const crypto::JobMask authentic = worker.crypto->open({jobs, received.count});
+    std::uint8_t unvouched[burst_size];
+    std::uint16_t unvouched_count = 0;
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < received.count; ++i) {
-        if (i + finish_ahead < received.count) {
-            prefetch_for_finish(*pending.keypairs[i + finish_ahead],
-                                pending.jobs[i + finish_ahead].counter, shared);
-        }
         rte_mbuf* packet = received.packets[i];
         if (((authentic >> i) & 1) == 0) {
             drop_packet(packet, Drop::decrypt_failed, worker.counters);
             continue;
         }
-        if (auto source = finish(packet, *pending.keypairs[i], pending.jobs[i], now, worker)) {
-            sources[kept] = *source;
-            received.packets[kept++] = packet;
+        switch (finish(packet, *messages[i].keypair, jobs[i], now, worker)) {
+            case Finished::needs_lookup:
+                unvouched[unvouched_count++] = static_cast<std::uint8_t>(kept);
+                [[fallthrough]];
+            case Finished::kept:
+                received.packets[kept++] = packet;
+                break;
+            case Finished::consumed:
+                break;
         }
     }
     received.count = kept;
-    return check_sources(received, sources, worker);
+    if (unvouched_count > 0) [[unlikely]] {
+        look_up_sources(received, unvouched, unvouched_count, worker);
+    }
+    return received.count;
 }
 
 }  // namespace meshgate::dataplane

@@ -1,7 +1,6 @@
 #include "dataplane/tables.hpp"
 
 #include <rte_malloc.h>
-#include <rte_prefetch.h>
 
 #include <memory>
 #include <stdexcept>
@@ -96,13 +95,10 @@ void SessionTable::lookup(const std::uint32_t* indexes, Keypair** keypairs, unsi
     // Every entry's line is requested before the first is read: with many peers each is a
     // cache miss, and a burst's misses then overlap instead of queueing one behind another.
     for (unsigned i = 0; i < count; ++i) {
-        rte_prefetch0(&entries_[layout_.slot_of(indexes[i])]);
+        prefetch(indexes[i]);
     }
     for (unsigned i = 0; i < count; ++i) {
-        const Entry& entry = entries_[layout_.slot_of(indexes[i])];
-        Keypair* keypair = entry.keypair.load(std::memory_order_acquire);
-        // The full index, not only the slot: packets for a retired index must miss.
-        keypairs[i] = entry.index.load(std::memory_order_relaxed) == indexes[i] ? keypair : nullptr;
+        keypairs[i] = find(indexes[i]);
     }
 }
 

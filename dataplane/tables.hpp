@@ -11,6 +11,7 @@
 #pragma once
 
 #include <rte_ether.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_seqlock.h>
 
@@ -191,6 +192,16 @@ class SessionTable {
     std::uint32_t size() const { return size_; }
 
     // ---- workers ----
+    // Starts loading the entry `index` maps to: decap asks for a whole burst's entries first,
+    // so that their misses overlap, and reads them (find) a pass later.
+    void prefetch(std::uint32_t index) const { rte_prefetch0(&entries_[layout_.slot_of(index)]); }
+    // The keypair published under `index`, or nullptr. The full index is compared, not only
+    // the slot: packets for a retired index must miss.
+    Keypair* find(std::uint32_t index) const {
+        const Entry& entry = entries_[layout_.slot_of(index)];
+        Keypair* keypair = entry.keypair.load(std::memory_order_acquire);
+        return entry.index.load(std::memory_order_relaxed) == index ? keypair : nullptr;
+    }
     // indexes[i] -> keypairs[i] (nullptr when unknown).
     void lookup(const std::uint32_t* indexes, Keypair** keypairs, unsigned count) const;
 
