@@ -12,8 +12,7 @@ namespace meshgate::dataplane {
 namespace {
 
 constexpr std::uint32_t padding_multiple = 16;
-// Packets between a destination's slot, then its keypairs, being prefetched and used.
-constexpr std::uint16_t slot_ahead = 8;
+// Packets between a destination's keypairs being prefetched and used.
 constexpr std::uint16_t keypair_ahead = 4;
 
 bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
@@ -131,41 +130,33 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
     const std::uint64_t now = rte_rdtsc();
     crypto::AeadJob jobs[burst_size];
     PeerSlot* peers[burst_size];
-    // A two-stage software pipeline of loads: the destination's slot (keypair pointers,
-    // endpoint, counters) `slot_ahead` packets before its work, the keypairs it points to
-    // `keypair_ahead` packets before. Started for the whole burst at once (64 slot lines, then
-    // up to 128 keypair lines), the later prefetches found the miss buffers full and were
-    // dropped (see keep_if_ahead).
-    const auto slot_of = [&](std::uint16_t i) -> PeerSlot& {
-        return shared.peers[packet_meta(outgoing.packets[i]).peer];
-    };
-    const auto prefetch_slot = [&](std::uint16_t i) {
-        rte_prefetch0(&slot_of(i));
-        rte_prefetch0(&slot_of(i).outer);
-        rte_prefetch0(&slot_of(i).counters);
-    };
+    // A software pipeline of loads: every destination's slot line (keypair pointers) first,
+    // then the keypairs it points to `keypair_ahead` packets before their packet is framed.
+    // The slot's other two lines (the outer headers, the counters) are asked for as the packet
+    // is framed: they are read after the seal. Started for the whole burst at once, the
+    // keypair prefetches found the miss buffers full and were dropped (see keep_if_ahead).
     const std::uint16_t count = outgoing.count;
-    for (std::uint16_t i = 0; i < count && i < slot_ahead; ++i) {
-        prefetch_slot(i);
+    for (std::uint16_t i = 0; i < count; ++i) {
+        peers[i] = &shared.peers[packet_meta(outgoing.packets[i]).peer];
+        rte_prefetch0(peers[i]);
     }
     for (std::uint16_t i = 0; i < count && i < keypair_ahead; ++i) {
-        prefetch_sending_keypairs(slot_of(i));
+        prefetch_sending_keypairs(*peers[i]);
     }
     std::uint16_t kept = 0;
     Burst<> pieces;  // fragments of packets too big for the tunnel, sent on their own
     for (std::uint16_t i = 0; i < count; ++i) {
-        if (i + slot_ahead < count) {
-            prefetch_slot(static_cast<std::uint16_t>(i + slot_ahead));
-        }
         if (i + keypair_ahead < count) {
-            prefetch_sending_keypairs(slot_of(static_cast<std::uint16_t>(i + keypair_ahead)));
+            prefetch_sending_keypairs(*peers[i + keypair_ahead]);
         }
         rte_mbuf* packet = outgoing.packets[i];
         if (rte_pktmbuf_data_len(packet) > shared.tunnel_mtu) [[unlikely]] {
             split_for_tunnel(packet, worker, pieces);
             continue;
         }
-        PeerSlot& peer = shared.peers[packet_meta(packet).peer];
+        PeerSlot& peer = *peers[i];
+        rte_prefetch0(&peer.outer);
+        rte_prefetch0(&peer.counters);
         Keypair* keypair = sending_keypair(peer, now);
         if (keypair == nullptr) {
             await_session(packet, worker);
