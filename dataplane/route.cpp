@@ -158,18 +158,46 @@ namespace {
 
 }  // namespace
 
-std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
-    const SharedTables& shared = *worker.shared;
-    // One bulk allowed-IPs lookup for every destination of the burst; echo replies to the
-    // gateway itself go back to their sender and skip it.
+namespace {
+
+// Every destination of the burst in `owners` (no_peer: none), and which packets are echo
+// requests to the gateway itself (those skip the lookup). An all-IPv4 burst, the usual one,
+// goes straight to the IPv4 table with its addresses as they are read; IpAddress values are
+// built only for a burst with IPv6 in it.
+void look_up_destinations(Burst<>& inner, const SharedTables& shared, PeerId* owners, bool* echo) {
+    const std::optional<IpAddress>& tunnel_v4 = shared.addresses.tunnel_ipv4;
+    const std::uint32_t own_v4 = tunnel_v4 ? tunnel_v4->v4_network_order() : 0;
+    std::uint32_t v4[burst_size];
+    bool all_v4 = true;
+    for (std::uint16_t i = 0; i < inner.count; ++i) {
+        rte_mbuf* packet = inner.packets[i];
+        if (is_ipv6_packet(packet)) [[unlikely]] {
+            all_v4 = false;
+            echo[i] = answer_echo(packet, destination_of(packet), shared.addresses);
+            continue;
+        }
+        const std::uint32_t destination = rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->dst_addr;
+        v4[i] = rte_be_to_cpu_32(destination);
+        echo[i] = own_v4 != 0 && destination == own_v4 && answer_echo_request(packet);
+    }
+    if (all_v4) [[likely]] {
+        shared.allowed_ips->lookup_v4(v4, owners, inner.count);
+        return;
+    }
     IpAddress destinations[burst_size];
-    bool echo[burst_size];
     for (std::uint16_t i = 0; i < inner.count; ++i) {
         destinations[i] = destination_of(inner.packets[i]);
-        echo[i] = answer_echo(inner.packets[i], destinations[i], shared.addresses);
     }
-    PeerId owners[burst_size];
     shared.allowed_ips->lookup_burst(destinations, owners, inner.count);
+}
+
+}  // namespace
+
+std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
+    const SharedTables& shared = *worker.shared;
+    PeerId owners[burst_size];
+    bool echo[burst_size];
+    look_up_destinations(inner, shared, owners, echo);
 
     Burst<> to_uplink;
     HandoffBatch foreign(*shared.handoff, worker.counters);
