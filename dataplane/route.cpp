@@ -3,9 +3,11 @@
 #include <rte_cycles.h>
 #include <rte_icmp.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 
 #include <cstring>
 
+#include "dataplane/encap.hpp"
 #include "dataplane/exit_path.hpp"
 #include "dataplane/protocol_numbers.hpp"
 
@@ -198,6 +200,13 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
     PeerId owners[burst_size];
     bool echo[burst_size];
     look_up_destinations(inner, shared, owners, echo);
+    // The destinations' slots (permissions, owner, keypairs): with many peers each is a miss,
+    // read below for every packet, and again by encap.
+    for (std::uint16_t i = 0; i < inner.count; ++i) {
+        if (owners[i] != no_peer) {
+            rte_prefetch0(&shared.peers[owners[i]]);
+        }
+    }
 
     Burst<> to_uplink;
     HandoffBatch foreign(*shared.handoff, worker.counters);
@@ -228,11 +237,12 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
             }
         }
         packet_meta(packet) = {destination, HandoffStage::encap};
-        unsigned owner = shared.peers[destination].owner;
-        if (owner != worker.id) {
-            foreign.add(owner, packet);
+        const PeerSlot& slot = shared.peers[destination];
+        if (slot.owner != worker.id) {
+            foreign.add(slot.owner, packet);
             continue;
         }
+        prefetch_sending_keypairs(slot);  // encap's next read: the whole route pass ahead
         inner.packets[kept++] = packet;
     }
     foreign.flush();
