@@ -63,6 +63,17 @@ void store_be16(std::uint8_t* p, std::uint16_t value) {
     p[1] = static_cast<std::uint8_t>(value);
 }
 
+// An address is 4 or 16 bytes. Copied with its length a constant, it is one or two moves; with
+// the length a variable, memcpy is a call (callgrind of exit_out/64/1000: ~15 instructions a
+// copy, and a translation makes three).
+void copy_address(std::uint8_t* to, const std::uint8_t* from, bool v6) {
+    if (v6) {
+        std::memcpy(to, from, 16);
+    } else {
+        std::memcpy(to, from, 4);
+    }
+}
+
 bool is_icmp(std::uint8_t protocol) {
     return protocol == protocol_icmp || protocol == protocol_icmpv6;
 }
@@ -108,6 +119,14 @@ class ChecksumDelta {
             sum_ += load16(after + i);
         }
     }
+    // An address (4 or 16 bytes) changes: the same, with the loop's length a constant.
+    void replace_address(const std::uint8_t* before, const std::uint8_t* after, bool v6) {
+        if (v6) {
+            replace(before, after, 16);
+        } else {
+            replace(before, after, 4);
+        }
+    }
     void add(const ChecksumDelta& other) { sum_ += other.sum_; }
 
     // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). Eqn. 2 could produce 0xFFFF where a full
@@ -151,7 +170,7 @@ ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint
     store_be16(port_bytes, port);
 
     ChecksumDelta address_delta;
-    address_delta.replace(ip + address_offset, address.bytes.data(), packet.address_length());
+    address_delta.replace_address(ip + address_offset, address.bytes.data(), packet.v6());
     ChecksumDelta port_delta;
     port_delta.replace(l4 + port_offset, port_bytes, 2);
     ChecksumDelta written;
@@ -186,7 +205,7 @@ ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint
             written.replace(before, checksum, 2);
         }
     }
-    std::memcpy(ip + address_offset, address.bytes.data(), packet.address_length());
+    copy_address(ip + address_offset, address.bytes.data(), packet.v6());
     std::memcpy(l4 + port_offset, port_bytes, 2);
     return written;
 }
@@ -201,7 +220,7 @@ void move_address(std::uint8_t* ip, const NatPacket& packet, std::uint32_t addre
         delta.replace(ip + address_offset, address.bytes.data(), 4);
         delta.apply(ip + 10);
     }
-    std::memcpy(ip + address_offset, address.bytes.data(), packet.address_length());
+    copy_address(ip + address_offset, address.bytes.data(), packet.v6());
 }
 
 // ---- parsing: every read is checked against the bytes the buffer holds ------------------
@@ -458,8 +477,8 @@ FragmentKey fragment_key(const std::uint8_t* ip, const NatPacket& packet,
     key.protocol = packet.protocol;
     key.direction = direction;
     key.identification = packet.identification;
-    std::memcpy(key.source.data(), ip + packet.source_offset(), packet.address_length());
-    std::memcpy(key.destination.data(), ip + packet.destination_offset(), packet.address_length());
+    copy_address(key.source.data(), ip + packet.source_offset(), packet.v6());
+    copy_address(key.destination.data(), ip + packet.destination_offset(), packet.v6());
     return key;
 }
 
@@ -826,8 +845,8 @@ NatTable::FlowKey NatTable::outbound_key(const std::uint8_t* ip, const NatPacket
     key.protocol = packet.protocol;
     key.local_port = packet.source_port;
     key.remote_port = packet.destination_port;
-    std::memcpy(key.local.data(), ip + packet.source_offset(), packet.address_length());
-    std::memcpy(key.remote.data(), ip + packet.destination_offset(), packet.address_length());
+    copy_address(key.local.data(), ip + packet.source_offset(), packet.v6());
+    copy_address(key.remote.data(), ip + packet.destination_offset(), packet.v6());
     return key;
 }
 
@@ -912,7 +931,7 @@ NatTable::FlowKey NatTable::inbound_key(const std::uint8_t* ip, const NatPacket&
     // An echo reply carries our identifier; TCP and UDP our port as destination.
     key.local_port = is_icmp(packet.protocol) ? packet.source_port : packet.destination_port;
     key.remote_port = is_icmp(packet.protocol) ? 0 : packet.source_port;
-    std::memcpy(key.remote.data(), ip + packet.source_offset(), packet.address_length());
+    copy_address(key.remote.data(), ip + packet.source_offset(), packet.v6());
     return key;
 }
 
@@ -1193,7 +1212,7 @@ NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std
     key.protocol = quoted.protocol;
     key.local_port = quoted.source_port;
     key.remote_port = quoted.destination_port;
-    std::memcpy(key.remote.data(), quote + quoted.destination_offset(), quoted.address_length());
+    copy_address(key.remote.data(), quote + quoted.destination_offset(), quoted.v6());
     std::int32_t found = lookup(KeyKind::reverse, key);
     if (found < 0 || expired(entries_[found], now)) {
         return {NatResult::no_flow};
@@ -1205,15 +1224,14 @@ NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std
                             source_port_offset(quoted.protocol), record.inner_port);
     std::uint8_t* destination = ip + outer.destination_offset();
     ChecksumDelta destination_delta;
-    destination_delta.replace(destination, record.inner_address.bytes.data(),
-                              outer.address_length());
+    destination_delta.replace_address(destination, record.inner_address.bytes.data(), outer.v6());
     if (outer.v6()) {
         icmp_delta.add(destination_delta);  // ICMPv6's pseudo header
     } else {
         destination_delta.apply(ip + 10);
     }
     icmp_delta.apply(ip + outer.l4 + 2);
-    std::memcpy(destination, record.inner_address.bytes.data(), outer.address_length());
+    copy_address(destination, record.inner_address.bytes.data(), outer.v6());
     ++record.packets_in;
     record.bytes_in += outer.end;
     return {.result = NatResult::translated,
