@@ -29,17 +29,37 @@ constexpr std::size_t line = 64;
 constexpr unsigned prefetch_ahead = 16;
 constexpr std::size_t loads_per_iteration = 1 << 16;
 
-// A buffer of `bytes`, touched, with huge pages where the kernel gives them; the caller
-// unmaps it.
-std::uint8_t* buffer(std::size_t bytes) {
-    void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) {
-        return nullptr;
+// The run's buffer: state.range(0) MiB, touched, with huge pages where the kernel gives them,
+// unmapped when the run ends. Empty (and the run skipped) when it cannot be had.
+class Footprint {
+  public:
+    explicit Footprint(benchmark::State& state)
+        : bytes_(static_cast<std::size_t>(state.range(0)) << 20) {
+        void* memory =
+            mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) {
+            state.SkipWithError("mmap failed");
+            return;
+        }
+        madvise(memory, bytes_, MADV_HUGEPAGE);
+        std::memset(memory, 1, bytes_);
+        memory_ = static_cast<std::uint8_t*>(memory);
     }
-    madvise(memory, bytes, MADV_HUGEPAGE);
-    std::memset(memory, 1, bytes);
-    return static_cast<std::uint8_t*>(memory);
-}
+    ~Footprint() {
+        if (memory_ != nullptr) {
+            munmap(memory_, bytes_);
+        }
+    }
+    Footprint(const Footprint&) = delete;
+    Footprint& operator=(const Footprint&) = delete;
+
+    std::uint8_t* memory() const { return memory_; }
+    std::size_t bytes() const { return bytes_; }
+
+  private:
+    std::size_t bytes_;
+    std::uint8_t* memory_ = nullptr;
+};
 
 // Random line offsets within `bytes`, aligned to `stride` (a line, or a pair of lines).
 std::vector<std::uint32_t> random_lines(std::size_t bytes, std::size_t stride) {
@@ -52,12 +72,12 @@ std::vector<std::uint32_t> random_lines(std::size_t bytes, std::size_t stride) {
 }
 
 void chase(benchmark::State& state) {
-    const std::size_t bytes = static_cast<std::size_t>(state.range(0)) << 20;
-    std::uint8_t* memory = buffer(bytes);
+    const Footprint footprint(state);
+    std::uint8_t* memory = footprint.memory();
     if (memory == nullptr) {
-        state.SkipWithError("mmap failed");
         return;
     }
+    const std::size_t bytes = footprint.bytes();
     // A single cycle through every line in random order: each load's address is the one
     // before it's value, so no two loads overlap.
     std::vector<std::uint32_t> order(bytes / line);
@@ -75,18 +95,16 @@ void chase(benchmark::State& state) {
         benchmark::DoNotOptimize(at);
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * loads_per_iteration));
-    munmap(memory, bytes);
 }
 
 template <std::size_t Stride>
 void independent(benchmark::State& state) {
-    const std::size_t bytes = static_cast<std::size_t>(state.range(0)) << 20;
-    std::uint8_t* memory = buffer(bytes);
+    const Footprint footprint(state);
+    std::uint8_t* memory = footprint.memory();
     if (memory == nullptr) {
-        state.SkipWithError("mmap failed");
         return;
     }
-    const std::vector<std::uint32_t> lines = random_lines(bytes, Stride);
+    const std::vector<std::uint32_t> lines = random_lines(footprint.bytes(), Stride);
     const auto address = [&](std::size_t i) { return memory + std::uint64_t{lines[i]} * Stride; };
     std::uint64_t sum = 0;
     for (auto _ : state) {
@@ -106,7 +124,6 @@ void independent(benchmark::State& state) {
         benchmark::DoNotOptimize(sum);
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * loads_per_iteration));
-    munmap(memory, bytes);
 }
 
 void footprints(benchmark::internal::Benchmark* benchmark) {
