@@ -163,7 +163,8 @@ namespace {
 namespace {
 
 // Every destination of the burst in `owners` (no_peer: none), and which packets are echo
-// requests to the gateway itself (those skip the lookup). An all-IPv4 burst, the usual one,
+// requests to the gateway itself (answered here, in place; route sends them back to their
+// sender whatever the lookup says). An all-IPv4 burst, the usual one,
 // goes straight to the IPv4 table with its addresses as they are read; IpAddress values are
 // built only for a burst with IPv6 in it.
 void look_up_destinations(Burst<>& inner, const SharedTables& shared, PeerId* owners, bool* echo) {
