@@ -37,18 +37,14 @@ struct Message {
     Keypair* keypair;  // nullptr: no session under receiver_index
 };
 
-// Pass 1. The header offsets are read out of the mbuf once (one word holds the three
-// lengths classify set).
+// Pass 1, at the offsets classify set.
 void read_messages(const Burst<>& burst, Message* messages, const SessionTable& sessions) {
     for (std::uint16_t i = 0; i < burst.count; ++i) {
         rte_mbuf* packet = burst.packets[i];
         Message& message = messages[i];
-        const std::uint32_t udp_at = packet->l2_len + packet->l3_len;
-        auto* udp = rte_pktmbuf_mtod_offset(packet, const rte_udp_hdr*, udp_at);
-        message.start = rte_pktmbuf_mtod_offset(packet, std::uint8_t*, udp_at + sizeof(*udp));
+        message.start = udp_payload(packet);
         // Classify checked the length covers at least a header and a tag.
-        message.sealed_length = rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp) -
-                                wire::data_header_size -
+        message.sealed_length = udp_payload_length(packet) - wire::data_header_size -
                                 static_cast<std::uint32_t>(crypto::aead_tag_size);
         std::memcpy(&message.receiver_index, message.start + 4, 4);  // little-endian, as x86
         std::memcpy(&message.counter, message.start + 8, 8);
@@ -184,11 +180,10 @@ InnerPacket check_inner(const std::uint8_t* data, std::uint16_t length) {
 
 // The source address of an inner packet check_inner() found sane.
 IpAddress inner_source(const rte_mbuf* packet) {
-    const auto* data = rte_pktmbuf_mtod(packet, const std::uint8_t*);
-    if ((data[0] >> 4) == 6) {
-        return IpAddress::v6(reinterpret_cast<const rte_ipv6_hdr*>(data)->src_addr);
+    if (is_ipv6_packet(packet)) {
+        return IpAddress::v6(rte_pktmbuf_mtod(packet, const rte_ipv6_hdr*)->src_addr);
     }
-    return IpAddress::v4(reinterpret_cast<const rte_ipv4_hdr*>(data)->src_addr);
+    return IpAddress::v4(rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->src_addr);
 }
 
 enum class Finished : std::uint8_t {
