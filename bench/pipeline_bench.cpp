@@ -8,6 +8,11 @@
 //   pipeline/hub/<size>/<peers>     RX -> ... -> decap -> route to another peer -> encap -> TX
 //   pipeline/crypto_ceiling/<size>  the batch engine alone: one open and one seal per packet
 //                                   on the same packets, bursts of 32
+//   pipeline/crypto_open/<size>     the exit rows' yardsticks: one open of the frames
+//   pipeline/crypto_seal/<size>     exit_out/<size> is fed, or one seal of the packets exit_in
+//                                   seals, made the same way (below, "the exit node")
+//   pipeline/crypto_{open,seal}_restored/<size>  the same work on one chunk, restored and
+//                                   reused (as crypto_ceiling does): the earlier yardsticks
 //
 // size is the inner IP packet (64 or 1420 bytes). Traffic is pre-encrypted outside the timed
 // region by simulated clients (tests/support/hub_fixture.hpp), spread uniformly over the
@@ -24,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -149,6 +155,23 @@ void run_pipeline(benchmark::State& state, Path path, unsigned size, unsigned pe
 // restores the ciphertext, so the chunk serves every iteration).
 enum class CeilingWork { open_and_seal, open, seal };
 
+// The open job for a frame a simulated client sent, in place, as decap builds it.
+crypto::AeadJob open_job_for(HubFixture& hub, rte_mbuf* frame) {
+    dataplane::parse_outer(frame);
+    std::uint8_t* message = dataplane::udp_payload(frame);
+    const std::uint32_t length = dataplane::udp_payload_length(frame) -
+                                 dataplane::wire::data_header_size -
+                                 static_cast<std::uint32_t>(crypto::aead_tag_size);
+    std::uint32_t index;
+    std::uint64_t counter;
+    std::memcpy(&index, message + 4, 4);
+    std::memcpy(&counter, message + 8, 8);
+    dataplane::Keypair* keypair;
+    hub.shared().sessions->lookup(&index, &keypair, 1);
+    std::uint8_t* sealed = message + dataplane::wire::data_header_size;
+    return {keypair->receive_key.data(), counter, sealed, sealed, length, sealed + length};
+}
+
 void run_crypto_ceiling(benchmark::State& state, unsigned size, CeilingWork work) {
     HubFixture& hub = fixture(1000);
     std::mt19937 rng(size);
@@ -158,17 +181,7 @@ void run_crypto_ceiling(benchmark::State& state, unsigned size, CeilingWork work
         chunk.push_back(make_burst(hub, Path::hub, size, 1000, rng));
         auto& burst_jobs = jobs.emplace_back();
         for (rte_mbuf* frame : chunk.back()) {
-            dataplane::parse_outer(frame);
-            std::uint8_t* message = dataplane::udp_payload(frame);
-            std::uint32_t length = dataplane::udp_payload_length(frame) - 32;
-            std::uint32_t index;
-            std::uint64_t counter;
-            std::memcpy(&index, message + 4, 4);
-            std::memcpy(&counter, message + 8, 8);
-            dataplane::Keypair* keypair;
-            hub.shared().sessions->lookup(&index, &keypair, 1);
-            burst_jobs.push_back({keypair->receive_key.data(), counter, message + 16, message + 16,
-                                  length, message + 16 + length});
+            burst_jobs.push_back(open_job_for(hub, frame));
         }
     }
     crypto::BatchAead& engine = *hub.worker(0).crypto;
@@ -330,6 +343,65 @@ void run_exit(benchmark::State& state, bool outbound, unsigned size, unsigned fl
     state.counters["flows"] = flow_count;
 }
 
+// The exit rows' yardsticks: one open of exactly the frames exit_out/<size>/1000 is fed, or
+// one seal of exactly the packets exit_in/<size>/1000 seals (the uplink's answers, without
+// their Ethernet header and padded as encap pads them). A fresh chunk every iteration, made
+// by the same code from the same flows into the same pool; only the AEAD calls are timed, in
+// bursts of 32. The restored rows instead copy one chunk's ciphertext back untimed just before
+// each run: the copy leaves the packets in a cache state no received packet is in, and the
+// same engine opened them 13-20% faster than the frames the pipeline gets (RESULTS.md,
+// session 17), which is what the pipeline's own open costs.
+void run_exit_crypto(benchmark::State& state, bool open, unsigned size) {
+    ExitBench& bench = exit_bench(1000);
+    HubFixture& hub = *bench.hub;
+    crypto::BatchAead& engine = *hub.worker(0).crypto;
+    std::mt19937 rng(1000 + size + (open ? 1 : 0));  // run_exit's sequence of flows
+    std::uint64_t seal_counter = 0;
+    std::int64_t packets = 0;
+    for (auto _ : state) {
+        std::vector<rte_mbuf*> frames;
+        std::vector<crypto::AeadJob> jobs;
+        for (unsigned i = 0; i < chunk_packets; ++i) {
+            const ExitFlow& flow = bench.flows[rng() % bench.flows.size()];
+            if (open) {
+                frames.push_back(
+                    hub.client_frame(hub.client(flow.peer), exit_packet(hub, flow, size)));
+                jobs.push_back(open_job_for(hub, frames.back()));
+                continue;
+            }
+            rte_mbuf* frame = exit_answer(flow, size);
+            frames.push_back(frame);
+            rte_pktmbuf_adj(frame, sizeof(rte_ether_hdr));
+            const std::uint32_t length = rte_pktmbuf_data_len(frame);
+            const std::uint32_t padded = (length + 15) / 16 * 16;
+            rte_pktmbuf_append(frame,
+                               static_cast<std::uint16_t>(padded - length + crypto::aead_tag_size));
+            auto* data = rte_pktmbuf_mtod(frame, std::uint8_t*);
+            const dataplane::Keypair* keypair = hub.slot(flow.peer).current.load();
+            jobs.push_back(
+                {keypair->send_key.data(), seal_counter++, data, data, padded, data + padded});
+        }
+        crypto::JobMask failed = 0;
+        const CpuStopwatch stopwatch;
+        for (std::size_t first = 0; first < jobs.size(); first += dataplane::burst_size) {
+            const std::span<crypto::AeadJob> burst(jobs.data() + first, dataplane::burst_size);
+            if (open) {
+                failed |= ~engine.open(burst) & crypto::all_jobs(dataplane::burst_size);
+            } else {
+                engine.seal(burst);
+            }
+        }
+        state.SetIterationTime(stopwatch.seconds());
+        packets += static_cast<std::int64_t>(jobs.size());
+        rte_pktmbuf_free_bulk(frames.data(), static_cast<unsigned>(frames.size()));
+        if (failed != 0) {
+            state.SkipWithError("exit packets failed to open");
+            break;
+        }
+    }
+    state.SetItemsProcessed(packets);
+}
+
 // New translations per second: the NAT table alone, every packet a new UDP flow, in bursts of
 // 32 through translate_outbound_burst; a fresh table whenever the next chunk might not fit.
 void run_nat_new_flows(benchmark::State& state) {
@@ -413,14 +485,19 @@ void register_benchmarks() {
                                      })
             ->UseManualTime();
         // The exit paths' own ceilings: exit_out opens once per packet, exit_in seals once.
-        benchmark::RegisterBenchmark(
-            ("pipeline/crypto_open/" + std::to_string(size)).c_str(),
-            [size](benchmark::State& s) { run_crypto_ceiling(s, size, CeilingWork::open); })
-            ->UseManualTime();
-        benchmark::RegisterBenchmark(
-            ("pipeline/crypto_seal/" + std::to_string(size)).c_str(),
-            [size](benchmark::State& s) { run_crypto_ceiling(s, size, CeilingWork::seal); })
-            ->UseManualTime();
+        for (bool open : {true, false}) {
+            const std::string work = open ? "open" : "seal";
+            benchmark::RegisterBenchmark(
+                ("pipeline/crypto_" + work + "/" + std::to_string(size)).c_str(),
+                [open, size](benchmark::State& s) { run_exit_crypto(s, open, size); })
+                ->UseManualTime();
+            benchmark::RegisterBenchmark(
+                ("pipeline/crypto_" + work + "_restored/" + std::to_string(size)).c_str(),
+                [open, size](benchmark::State& s) {
+                    run_crypto_ceiling(s, size, open ? CeilingWork::open : CeilingWork::seal);
+                })
+                ->UseManualTime();
+        }
         for (auto [path, name] : {std::pair{Path::decap, "decap"}, std::pair{Path::encap, "encap"},
                                   std::pair{Path::hub, "hub"}}) {
             for (unsigned peers : {1u, 1000u, 100000u}) {
