@@ -1,12 +1,11 @@
 #include "dataplane/flow_index.hpp"
 
-#include <rte_malloc.h>
-
 #include <algorithm>
 #include <stdexcept>
 
 #include "crypto/random.hpp"
 #include "crypto/secure.hpp"
+#include "dataplane/table_memory.hpp"
 
 namespace meshgate::dataplane {
 
@@ -25,8 +24,10 @@ FlowIndex::FlowIndex(const std::string& name, std::uint32_t capacity, int socket
     if (buckets > (std::uint64_t{1} << 31)) {
         throw std::runtime_error("flow index " + name + ": capacity too large");
     }
-    buckets_ = static_cast<Bucket*>(
-        rte_zmalloc_socket(name.c_str(), buckets * sizeof(Bucket), alignof(Bucket), socket));
+    // Buckets are one cache line each: the table memory's alignment is theirs.
+    static_assert(alignof(Bucket) == RTE_CACHE_LINE_SIZE);
+    buckets_ =
+        static_cast<Bucket*>(allocate_table_memory(name.c_str(), buckets * sizeof(Bucket), socket));
     if (buckets_ == nullptr) {
         throw std::runtime_error("flow index " + name + ": cannot allocate " +
                                  std::to_string(buckets) + " buckets");
@@ -35,7 +36,7 @@ FlowIndex::FlowIndex(const std::string& name, std::uint32_t capacity, int socket
 }
 
 FlowIndex::~FlowIndex() {
-    rte_free(buckets_);
+    free_table_memory(buckets_, (std::size_t{mask_} + 1) * sizeof(Bucket));
 }
 
 bool FlowIndex::insert(std::uint64_t hash, std::uint32_t entry) {

@@ -1,7 +1,6 @@
 #include "dataplane/nat.hpp"
 
 #include <rte_ip.h>
-#include <rte_malloc.h>
 #include <rte_prefetch.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 
 #include "dataplane/protocol_numbers.hpp"
+#include "dataplane/table_memory.hpp"
 
 namespace meshgate::dataplane {
 
@@ -391,7 +391,7 @@ void follow_tcp(NatFlowRecord& record, std::uint8_t flags) {
 
 template <typename T>
 T* allocate_array(const char* what, std::size_t count, int socket) {
-    void* memory = rte_zmalloc_socket(what, sizeof(T) * count, RTE_CACHE_LINE_SIZE, socket);
+    void* memory = allocate_table_memory(what, sizeof(T) * count, socket);
     if (memory == nullptr) {
         throw std::runtime_error(std::string("nat: cannot allocate ") + what);
     }
@@ -400,6 +400,12 @@ T* allocate_array(const char* what, std::size_t count, int socket) {
         new (&array[i]) T();
     }
     return array;
+}
+
+// What allocate_array<T>(·, count, ·) returned; nullptr is nothing.
+template <typename T>
+void free_array(T* array, std::size_t count) {
+    free_table_memory(array, sizeof(T) * count);
 }
 
 // The next port offset at or after `from` (wrapping) whose bit is set; the caller knows one is.
@@ -586,12 +592,13 @@ NatTable::~NatTable() {
 
 void NatTable::release() {
     // Every element type is trivially destructible: freeing the memory ends their lifetime.
-    rte_free(entries_);
-    rte_free(free_);
-    rte_free(pending_);
+    free_array(entries_, options_.capacity);
+    free_array(free_, options_.capacity);
+    free_array(pending_, options_.pending_records);
+    const std::uint32_t size = options_.ports.size();
     for (PortPool& pool : pools_) {
-        rte_free(pool.users);
-        rte_free(pool.unused);
+        free_array(pool.users, size);
+        free_array(pool.unused, (size + 63) / 64);
     }
 }
 
