@@ -33,11 +33,11 @@ inline Burst<> receive_ahead(std::uint16_t port, std::uint16_t queue, Burst<>& l
     return received;
 }
 
-// The held-back burst's first data lines (outer headers): call once the current burst has
+// The held-back burst's header lines (prefetch_headers): call once the current burst has
 // been classified, so the mbuf lines whose fields give these addresses have arrived.
 inline void prefetch_lookahead_headers(const Burst<>& lookahead) {
     for (std::uint16_t i = 0; i < lookahead.count; ++i) {
-        rte_prefetch0(rte_pktmbuf_mtod(lookahead.packets[i], void*));
+        prefetch_headers(lookahead.packets[i]);
     }
 }
 
