@@ -269,6 +269,13 @@ rte_mbuf* exit_answer(const ExitFlow& flow, unsigned size) {
     return HubFixture::from_router(answer);
 }
 
+// What the worker is fed for `flow`: the peer's sealed packet (exit_out) or the internet's
+// answer (exit_in).
+rte_mbuf* exit_frame(HubFixture& hub, const ExitFlow& flow, bool outbound, unsigned size) {
+    return outbound ? hub.client_frame(hub.client(flow.peer), exit_packet(hub, flow, size))
+                    : exit_answer(flow, size);
+}
+
 ExitBench& exit_bench(unsigned flow_count) {
     ExitBench& bench = exit_benches[flow_count];
     if (bench.hub) {
@@ -319,10 +326,7 @@ void run_exit(benchmark::State& state, bool outbound, unsigned size, unsigned fl
     for (auto _ : state) {
         std::vector<rte_mbuf*> frames;
         for (unsigned i = 0; i < chunk_packets; ++i) {
-            const ExitFlow& flow = bench.flows[rng() % flow_count];
-            frames.push_back(
-                outbound ? hub.client_frame(hub.client(flow.peer), exit_packet(hub, flow, size))
-                         : exit_answer(flow, size));
+            frames.push_back(exit_frame(hub, bench.flows[rng() % flow_count], outbound, size));
         }
         if (outbound) {
             hub.inject(0, frames.data(), static_cast<unsigned>(frames.size()));
@@ -365,19 +369,20 @@ void run_exit_crypto(benchmark::State& state, bool open, unsigned size) {
         std::vector<crypto::AeadJob> jobs;
         for (unsigned i = 0; i < chunk_packets; ++i) {
             const ExitFlow& flow = bench.flows[rng() % bench.flows.size()];
+            rte_mbuf* frame = exit_frame(hub, flow, open, size);
+            frames.push_back(frame);
             if (open) {
-                frames.push_back(
-                    hub.client_frame(hub.client(flow.peer), exit_packet(hub, flow, size)));
-                jobs.push_back(open_job_for(hub, frames.back()));
+                jobs.push_back(open_job_for(hub, frame));
                 continue;
             }
-            rte_mbuf* frame = exit_answer(flow, size);
-            frames.push_back(frame);
             rte_pktmbuf_adj(frame, sizeof(rte_ether_hdr));
             const std::uint32_t length = rte_pktmbuf_data_len(frame);
             const std::uint32_t padded = (length + 15) / 16 * 16;
-            rte_pktmbuf_append(frame,
-                               static_cast<std::uint16_t>(padded - length + crypto::aead_tag_size));
+            if (rte_pktmbuf_append(
+                    frame, static_cast<std::uint16_t>(padded - length + crypto::aead_tag_size)) ==
+                nullptr) {
+                throw std::runtime_error("exit crypto bench: no tailroom for padding and tag");
+            }
             auto* data = rte_pktmbuf_mtod(frame, std::uint8_t*);
             const dataplane::Keypair* keypair = hub.slot(flow.peer).current.load();
             jobs.push_back(

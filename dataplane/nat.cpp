@@ -408,6 +408,11 @@ void free_array(T* array, std::size_t count) {
     free_table_memory(array, sizeof(T) * count);
 }
 
+// The 64-bit words of a port pool's "unused" bitmap: one bit per port of the range.
+std::uint32_t bitmap_words(const PortRange& ports) {
+    return (ports.size() + 63) / 64;
+}
+
 // The next port offset at or after `from` (wrapping) whose bit is set; the caller knows one is.
 std::uint32_t next_unused(const std::uint64_t* bits, std::uint32_t words, std::uint32_t from) {
     std::uint32_t word = from / 64;
@@ -566,7 +571,7 @@ NatTable::NatTable(const std::string& name_prefix, const NatOptions& options)
         pending_ =
             allocate_array<NatFlowRecord>("nat_pending", options.pending_records, options.socket);
         std::uint32_t size = options.ports.size();
-        std::uint32_t words = (size + 63) / 64;
+        const std::uint32_t words = bitmap_words(options.ports);
         for (PortPool& pool : pools_) {
             pool.users = allocate_array<std::uint32_t>("nat_port_users", size, options.socket);
             pool.unused = allocate_array<std::uint64_t>("nat_port_bits", words, options.socket);
@@ -598,7 +603,7 @@ void NatTable::release() {
     const std::uint32_t size = options_.ports.size();
     for (PortPool& pool : pools_) {
         free_array(pool.users, size);
-        free_array(pool.unused, (size + 63) / 64);
+        free_array(pool.unused, bitmap_words(options_.ports));
     }
 }
 
@@ -672,7 +677,7 @@ bool NatTable::find_port(unsigned pool_index, FlowKey& reverse) const {
     const PortPool& pool = pools_[pool_index];
     std::uint32_t size = options_.ports.size();
     if (pool.unused_count > 0) {
-        std::uint32_t offset = next_unused(pool.unused, (size + 63) / 64, pool.cursor);
+        std::uint32_t offset = next_unused(pool.unused, bitmap_words(options_.ports), pool.cursor);
         reverse.local_port = static_cast<std::uint16_t>(options_.ports.first + offset);
         return true;
     }
