@@ -23,13 +23,14 @@ constexpr unsigned max_fragments = 8;
 
 enum class FragmentResult : std::uint8_t {
     fragmented,   // `fragments` hold the pieces; the packet was freed
-    not_allowed,  // IPv6, DF set, or IP options: the packet is untouched
+    not_allowed,  // IPv6, DF set, or options that do not parse: the packet is untouched
     too_many,     // more than max_fragments pieces, or no mbufs: the packet is untouched
 };
 
 // Splits `packet` (an IPv4 packet at the mbuf's data start) into pieces of at most `mtu`
-// bytes. Each piece keeps the packet's packet_meta. A packet that is itself a fragment is
-// split further, its offsets kept and "more fragments" kept on its last piece.
+// bytes. Each piece keeps the packet's packet_meta. The first piece keeps the header's options;
+// the others carry only those marked "copied" (RFC 791 §3.2). A packet that is itself a
+// fragment is split further, its offsets kept and "more fragments" kept on its last piece.
 FragmentResult fragment_ipv4(rte_mbuf* packet, std::uint16_t mtu,
                              rte_mbuf* fragments[max_fragments], unsigned& count);
 

@@ -37,6 +37,20 @@ Bytes ipv4_packet(std::size_t total, std::uint16_t flags_and_offset = 0) {
     return ip;
 }
 
+// `ip` with `options` (a whole number of words) inserted after its base header.
+Bytes with_options(const Bytes& ip, const Bytes& options) {
+    Bytes out(ip.size() + options.size());
+    std::copy(ip.begin(), ip.begin() + 20, out.begin());
+    std::copy(options.begin(), options.end(), out.begin() + 20);
+    std::copy(ip.begin() + 20, ip.end(), out.begin() + 20 + static_cast<long>(options.size()));
+    auto* header = reinterpret_cast<rte_ipv4_hdr*>(out.data());
+    header->version_ihl = static_cast<std::uint8_t>(0x40 | (20 + options.size()) / 4);
+    header->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(out.size()));
+    header->hdr_checksum = 0;
+    header->hdr_checksum = rte_ipv4_cksum(header);
+    return out;
+}
+
 struct Pieces {
     FragmentResult result;
     std::vector<Bytes> bytes;
@@ -113,13 +127,54 @@ TEST(Fragmentation, AFragmentIsSplitAgainInPlace) {
     EXPECT_EQ(field(pieces.bytes[1], 6), RTE_IPV4_HDR_MF_FLAG | (185 + 175));
 }
 
+// RFC 791 §3.2: the first fragment keeps every option, the later ones only those whose type
+// has the "copied" flag, in whole words; each piece still fits and the data reassembles.
+TEST(Fragmentation, LaterFragmentsCarryOnlyTheCopiedOptions) {
+    ASSERT_TRUE(register_packet_meta());
+    const Bytes options = {
+        1,                                     // no operation: not copied
+        7,   11, 4, 0,   0, 0, 0, 0, 0, 0, 0,  // record route: not copied
+        131, 7,  4, 192, 0, 2, 9,              // loose source route: copied
+        0,                                     // end of options
+    };
+    const Bytes ip = with_options(ipv4_packet(1500), options);
+    ASSERT_EQ(ip.size(), 1520u);
+    const Pieces pieces = split(ip, 1420);
+    ASSERT_EQ(pieces.result, FragmentResult::fragmented);
+    ASSERT_EQ(pieces.bytes.size(), 2u);
+    const Bytes& first = pieces.bytes[0];
+    const Bytes& later = pieces.bytes[1];
+    EXPECT_EQ(first[0], 0x4A) << "the first piece keeps the 40-byte header";
+    EXPECT_TRUE(std::equal(first.begin() + 20, first.begin() + 40, options.begin()));
+    EXPECT_EQ(first.size(), 40u + 1376u) << "1380 bytes of room, in 8-byte units";
+    EXPECT_EQ(later[0], 0x47) << "20 bytes and the 7-byte copied option, padded to 28";
+    EXPECT_EQ(Bytes(later.begin() + 20, later.begin() + 28), (Bytes{131, 7, 4, 192, 0, 2, 9, 0}));
+    EXPECT_EQ(field(later, 6) & RTE_IPV4_HDR_OFFSET_MASK, 1376 / 8);
+    Bytes data(first.begin() + 40, first.end());
+    data.insert(data.end(), later.begin() + 28, later.end());
+    EXPECT_EQ(data, Bytes(ip.begin() + 40, ip.end()));
+    for (const Bytes& piece : pieces.bytes) {
+        EXPECT_LE(piece.size(), 1420u);
+        EXPECT_EQ(field(piece, 2), piece.size()) << "total length";
+        EXPECT_EQ(rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(piece.data())), 0);
+    }
+    // Nothing copied: the later pieces have the bare 20-byte header.
+    const Pieces bare = split(with_options(ipv4_packet(1500), {7, 7, 4, 0, 0, 0, 0, 0}), 1420);
+    ASSERT_EQ(bare.result, FragmentResult::fragmented);
+    ASSERT_EQ(bare.bytes.size(), 2u);
+    EXPECT_EQ(bare.bytes[1][0], 0x45);
+}
+
 TEST(Fragmentation, WhatMayNotBeSplitIsLeftAlone) {
     ASSERT_TRUE(register_packet_meta());
     EXPECT_EQ(split(ipv4_packet(1500, RTE_IPV4_HDR_DF_FLAG), 1420).result,
               FragmentResult::not_allowed);
-    Bytes options = ipv4_packet(1500);
-    options[0] = 0x46;
-    EXPECT_EQ(split(options, 1420).result, FragmentResult::not_allowed);
+    // Options that do not parse: a length running past the header, a length below 2, and a
+    // header too short to hold the length byte.
+    for (const Bytes& bad : {Bytes{131, 9, 4, 0}, Bytes{7, 0, 0, 0}, Bytes{1, 1, 1, 131}}) {
+        EXPECT_EQ(split(with_options(ipv4_packet(1500), bad), 1420).result,
+                  FragmentResult::not_allowed);
+    }
     Bytes v6 = ipv4_packet(1500);
     v6[0] = 0x60;
     EXPECT_EQ(split(v6, 1420).result, FragmentResult::not_allowed);
