@@ -65,7 +65,7 @@ std::vector<Bytes> delivered(HubFixture& hub, unsigned to) {
 }
 
 std::uint16_t udp_port(const Bytes& ip, bool source) {
-    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(ip.data() + 20);
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(ip.data() + (ip[0] & 0x0F) * 4);
     return rte_be_to_cpu_16(source ? udp->src_port : udp->dst_port);
 }
 
@@ -154,7 +154,7 @@ std::size_t fragment_data(const std::vector<Bytes>& pieces, std::size_t skip, st
         EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
         EXPECT_EQ((rte_be_to_cpu_16(header->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) * 8u,
                   data);
-        data += total - sizeof(rte_ipv4_hdr);
+        data += total - rte_ipv4_hdr_len(header);
     }
     return data;
 }
@@ -222,6 +222,27 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     EXPECT_EQ(udp_port(back[0], false), 1000) << "translated before it was split";
     EXPECT_EQ(hub.worker(0).counters.fragments_made, 2u);
 
+    // With IP options (record route: not copied) the first piece keeps them, the second not.
+    Bytes with_options(answer.begin(), answer.begin() + 20);
+    for (std::uint8_t option : {7, 7, 4, 0, 0, 0, 0, 0}) {
+        with_options.push_back(option);
+    }
+    with_options.insert(with_options.end(), answer.begin() + 20, answer.end());
+    auto* header = reinterpret_cast<rte_ipv4_hdr*>(with_options.data());
+    header->version_ihl = 0x47;
+    header->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(with_options.size()));
+    hub.inject_uplink(0, HubFixture::from_router(as_fragment(with_options, 0)));
+    hub.run_until_idle();
+    const auto optioned = delivered(hub, 0);
+    ASSERT_EQ(optioned.size(), 2u);
+    EXPECT_EQ(optioned[0][0], 0x47);
+    EXPECT_EQ(optioned[1][0], 0x45);
+    EXPECT_EQ(
+        fragment_data(optioned, 0, hub.shared().tunnel_mtu, internet, hub.client(0).tunnel_address),
+        1480u);
+    EXPECT_EQ(udp_port(optioned[0], false), 1000) << "translated past the options";
+    EXPECT_EQ(hub.worker(0).counters.fragments_made, 4u);
+
     // With DF set: "fragmentation needed" with the tunnel's MTU goes back out of the uplink,
     // from the uplink address, quoting the packet as it came.
     const Bytes df = as_fragment(answer, RTE_IPV4_HDR_DF_FLAG);
@@ -232,10 +253,10 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     const auto errors = uplink_frames(hub);
     ASSERT_EQ(errors.size(), 1u);
     const Bytes error(errors[0].begin() + 14, errors[0].end());
-    const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(error.data());
-    EXPECT_EQ(header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
-    EXPECT_EQ(header->dst_addr, internet.v4_network_order());
-    EXPECT_EQ(rte_ipv4_cksum(header), 0);
+    const auto* error_header = reinterpret_cast<const rte_ipv4_hdr*>(error.data());
+    EXPECT_EQ(error_header->src_addr, HubFixture::uplink_ipv4.v4_network_order());
+    EXPECT_EQ(error_header->dst_addr, internet.v4_network_order());
+    EXPECT_EQ(rte_ipv4_cksum(error_header), 0);
     const auto* icmp = reinterpret_cast<const rte_icmp_hdr*>(error.data() + 20);
     EXPECT_EQ(icmp->icmp_type, 3);
     EXPECT_EQ(icmp->icmp_code, 4);
