@@ -186,7 +186,8 @@ unsigned ExitNode::poll_control_queue(Handoff& handoff, rte_ring* to_control) {
     classify_uplink(received, shared_->uplink, out, control_counters_);
     send_to_control(out.neighbour, to_control, Drop::neighbour_ring_full, control_counters_);
     // The control thread owns no port slice: every packet goes to a worker.
-    steer_inbound(out.inbound, shared_->workers, *shared_, handoff, control_fragment_owners_,
+    Burst<> released;  // stays empty: every packet's owner is a worker
+    steer_inbound(out.inbound, shared_->workers, *shared_, handoff, control_fragments_, released,
                   control_counters_);
     return received.count;
 }

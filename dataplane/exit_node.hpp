@@ -64,10 +64,8 @@ class ExitNode {
     std::vector<std::unique_ptr<ExitWorker>> workers_;
     std::unique_ptr<FlowLogWriter> flow_log_;  // after workers_: drains their queues first
     std::string flow_log_path_;
-    WorkerCounters control_counters_;  // the control thread's uplink RX queue
-    // The datagrams whose first fragment the control thread steered (uplink_owner).
-    FragmentMap control_fragment_owners_{fragment_steering_slots,
-                                         fragment_lifetime_seconds* rte_get_tsc_hz()};
+    WorkerCounters control_counters_;     // the control thread's uplink RX queue
+    FragmentSteering control_fragments_;  // of the control thread's uplink queue
 };
 
 }  // namespace meshgate::dataplane

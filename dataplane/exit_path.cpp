@@ -421,45 +421,130 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
     transmit(packets, worker);
 }
 
-unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit, FragmentMap& fragment_owners,
-                      std::uint64_t now) {
+namespace {
+
+// How one uplink packet is steered, and what its steering learnt of its datagram.
+struct UplinkSteering {
+    unsigned owner;                    // exit.workers: nobody's
+    std::optional<FragmentKey> first;  // a first fragment: its held later ones follow it
+    std::optional<FragmentKey> early;  // a later fragment whose first has not come yet
+};
+
+UplinkSteering steer_packet(const rte_mbuf* packet, const ExitShared& exit, FragmentMap& owners,
+                            std::uint64_t now) {
     const NatSteering steering = nat_inbound_steering(rte_pktmbuf_mtod(packet, const std::uint8_t*),
                                                       rte_pktmbuf_data_len(packet));
     if (steering.port) {
         const unsigned owner = owner_of_port(exit.ports, exit.workers, *steering.port);
         if (steering.fragment) {
             // A first fragment: the rest of its datagram follows it to the same worker.
-            fragment_owners.remember(*steering.fragment, owner, now);
+            owners.remember(*steering.fragment, owner, now);
         }
-        return owner;
+        return {owner, steering.fragment, std::nullopt};
     }
     if (steering.fragment) {
-        return fragment_owners.find(*steering.fragment, now).value_or(exit.workers);
+        if (const std::optional<std::uint32_t> owner = owners.find(*steering.fragment, now)) {
+            return {*owner, std::nullopt, std::nullopt};
+        }
+        return {exit.workers, std::nullopt, steering.fragment};
     }
-    return exit.workers;
+    return {exit.workers, std::nullopt, std::nullopt};
+}
+
+// Whether an uplink packet (at its IP header) may be a fragment: IPv4 with "more fragments" or
+// an offset; IPv6 with a fragment header, or an extension header one may follow. The only
+// worker steers nothing else, so this is all it reads of most packets.
+bool may_be_fragment(const rte_mbuf* packet) {
+    if (rte_pktmbuf_data_len(packet) < 8) {
+        return false;
+    }
+    const auto* ip = rte_pktmbuf_mtod(packet, const std::uint8_t*);
+    if ((ip[0] >> 4) == 4) {
+        return ((ip[6] << 8 | ip[7]) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+    }
+    const std::uint8_t next = ip[6];
+    return next == IPPROTO_FRAGMENT || next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
+           next == IPPROTO_DSTOPTS;
+}
+
+void drop_expired_fragments(EarlyFragments& early, std::uint64_t now, WorkerCounters& counters) {
+    rte_mbuf* expired[EarlyFragments::capacity];
+    const unsigned count = early.expire(now, expired, EarlyFragments::capacity);
+    for (unsigned i = 0; i < count; ++i) {
+        drop_packet(expired[i], Drop::nat_fragment, counters);
+    }
+}
+
+}  // namespace
+
+unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit, FragmentMap& fragment_owners,
+                      std::uint64_t now) {
+    return steer_packet(packet, exit, fragment_owners, now).owner;
 }
 
 void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Handoff& handoff,
-                   FragmentMap& fragment_owners, WorkerCounters& counters) {
-    if (exit.workers == 1 && self == 0) {
-        return;  // the only worker owns every port, and refuses what no port names
-    }
-    const std::uint64_t now = rte_rdtsc();
-    HandoffBatch foreign(handoff, counters);
-    keep_if(inbound, [&](rte_mbuf* packet) {
-        unsigned owner = uplink_owner(packet, exit, fragment_owners, now);
-        if (owner == exit.workers) {
-            if (self != exit.workers) {
-                return true;  // nobody's port: refused (and counted) right here
-            }
-            owner = 0;
+                   FragmentSteering& fragments, Burst<>& released, WorkerCounters& counters) {
+    // The only worker owns every port, and refuses what no port names: it steers fragments only.
+    const bool alone = exit.workers == 1 && self == 0;
+    // The clock is read once, and only when needed: most bursts hold no fragment.
+    std::uint64_t now = 0;
+    bool clock_read = false;
+    const auto clock = [&now, &clock_read] {
+        if (!clock_read) {
+            now = rte_rdtsc();
+            clock_read = true;
         }
+        return now;
+    };
+    if (fragments.early.held() != 0) {
+        drop_expired_fragments(fragments.early, clock(), counters);
+    }
+    HandoffBatch foreign(handoff, counters);
+    // To `owner`: kept in place (true) when that is this thread, else handed over.
+    const auto send = [&](rte_mbuf* packet, unsigned owner) {
         if (owner == self) {
             return true;
         }
         packet_meta(packet) = {no_peer, HandoffStage::uplink};
         foreign.add(owner, packet);
         return false;
+    };
+    keep_if(inbound, [&](rte_mbuf* packet) {
+        if (alone && !may_be_fragment(packet)) {
+            return true;
+        }
+        const UplinkSteering steering = steer_packet(packet, exit, fragments.owners, clock());
+        if (steering.early) {
+            if (rte_mbuf* oldest = fragments.early.hold(packet, *steering.early, now)) {
+                drop_packet(oldest, Drop::nat_fragment, counters);
+            }
+            return false;
+        }
+        unsigned owner = steering.owner;
+        if (owner == exit.workers) {
+            if (self != exit.workers) {
+                return true;  // nobody's port: refused (and counted) right here
+            }
+            owner = 0;
+        }
+        const bool keep = send(packet, owner);
+        if (steering.first && fragments.early.held() != 0) {
+            // Behind their first fragment: after it in the owner's ring, or after `inbound`.
+            rte_mbuf* later[EarlyFragments::capacity];
+            const unsigned count =
+                fragments.early.release(*steering.first, later, EarlyFragments::capacity);
+            for (unsigned i = 0; i < count; ++i) {
+                if (!send(later[i], owner)) {
+                    continue;
+                }
+                if (released.full()) {
+                    drop_packet(later[i], Drop::nat_fragment, counters);
+                } else {
+                    released.push(later[i]);
+                }
+            }
+        }
+        return keep;
     });
 }
 
@@ -475,9 +560,13 @@ unsigned receive_from_uplink(WorkerContext& worker) {
     prefetch_lookahead_headers(state.lookahead);
     send_to_control(out.neighbour, worker.shared->to_control, Drop::neighbour_ring_full,
                     worker.counters);
-    steer_inbound(out.inbound, worker.id, exit, *worker.shared->handoff, state.fragment_owners,
+    Burst<> released;
+    steer_inbound(out.inbound, worker.id, exit, *worker.shared->handoff, state.fragments, released,
                   worker.counters);
     exit_inbound(out.inbound, worker);
+    if (!released.empty()) {
+        exit_inbound(released, worker);
+    }
     return received.count;
 }
 

@@ -8,6 +8,7 @@
 //
 //   uplink RX ─► classify_uplink ─┬─ ARP / ND ───────────────────────► control thread's ring
 //                                 └─ IP to the uplink address ─► steer by NAT port ─┐
+//                      (later fragments by their first's; one that comes before it waits) ┤
 //                      other worker's port slice: handoff ring (HandoffStage::uplink) ┤
 //                                                                                     ▼
 //       exit_inbound: NAT in (ICMP errors with their quotes) ─► allowed IPs must name the
@@ -30,6 +31,7 @@
 
 #include "dataplane/burst.hpp"
 #include "dataplane/context.hpp"
+#include "dataplane/early_fragments.hpp"
 #include "dataplane/exit_policy.hpp"
 #include "dataplane/flow_log.hpp"
 #include "dataplane/icmp_error.hpp"
@@ -94,6 +96,14 @@ struct ExitShared {
 // Datagrams whose first fragment a steering thread handed on, remembered at once (64 B each).
 constexpr std::uint32_t fragment_steering_slots = 1024;
 
+// What a thread steering an uplink RX queue knows of fragmented datagrams: which worker owns
+// the datagrams whose first fragment it steered, and the later fragments that came before
+// their first (early_fragments.hpp). Owned by that thread alone.
+struct FragmentSteering {
+    FragmentMap owners{fragment_steering_slots, fragment_lifetime_seconds* rte_get_tsc_hz()};
+    EarlyFragments early{fragment_lifetime_seconds * rte_get_tsc_hz()};
+};
+
 // One worker's exit state, owned by its lcore (the control thread reads counters racily).
 struct alignas(64) ExitWorker {
     const ExitShared* shared = nullptr;
@@ -104,9 +114,7 @@ struct alignas(64) ExitWorker {
     Burst<> lookahead;                       // the uplink queue's next burst (receive.hpp)
     // The control thread reads this racily (a monotonic statistic).
     std::uint64_t uplink_echo_replies = 0;  // pings to the uplink address, answered
-    // Which worker owns the datagrams whose first fragment this worker steered (uplink_owner).
-    FragmentMap fragment_owners{fragment_steering_slots,
-                                fragment_lifetime_seconds* rte_get_tsc_hz()};
+    FragmentSteering fragments;             // of this worker's uplink queue (steer_inbound)
 
     ExitWorker() = default;
     ExitWorker(const ExitWorker&) = delete;
@@ -144,7 +152,10 @@ unsigned uplink_owner(const rte_mbuf* packet, const ExitShared& exit, FragmentMa
 // Hands the packets of `inbound` that belong to another worker than `self` to their owners
 // (HandoffStage::uplink) and keeps the rest in place. The control thread, which owns no
 // slice, passes self = exit.workers: unowned packets then go to worker 0, which counts them.
+// A later fragment that came before its first is held in `fragments.early`; when the first
+// comes, the held ones follow it: to its owner, or into `released` when that is `self`, to be
+// processed after `inbound`. Held ones that outlive their time are dropped (nat_fragment).
 void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Handoff& handoff,
-                   FragmentMap& fragment_owners, WorkerCounters& counters);
+                   FragmentSteering& fragments, Burst<>& released, WorkerCounters& counters);
 
 }  // namespace meshgate::dataplane

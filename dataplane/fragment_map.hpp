@@ -5,9 +5,10 @@
 // transport header: the ports NAT keys its flows by, and the port that steers return traffic to
 // the worker owning it. So the first fragment's outcome (its flow, or its owner worker) is
 // remembered here under that quadruple, and the later fragments find it. This is the
-// "virtual reassembly" of VPP's NAT: nothing is held back or put together, each fragment goes on
-// as it arrives. Fragments arriving before their first one are not found, and are dropped by the
-// caller (counted): they are rare, since senders emit fragments in order.
+// "virtual reassembly" of VPP's NAT: nothing is put together, each fragment goes on as it
+// arrives. Fragments arriving before their first one are not found: from the uplink, its
+// steering holds them until the first comes (early_fragments.hpp); through the tunnel, where
+// one peer's packets keep their order, the caller drops them (counted).
 //
 // Entries live `lifetime` ticks. A datagram's fragments arrive within milliseconds, and a short
 // life keeps the IPv4 identification (16 bits, RFC 6864) from naming two datagrams at once.

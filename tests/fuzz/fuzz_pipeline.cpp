@@ -19,7 +19,8 @@
 //
 // Properties checked, beyond not crashing (ASan/UBSan in the sanitizer build):
 // - nothing leaks: once the workers are idle and what they sent or queued for the control
-//   thread is freed, the packet pool holds every packet again;
+//   thread is freed, the packet pool holds every packet again, but for the later fragments
+//   the workers hold while they wait for their first;
 // - every frame sent to a peer opens with that peer's key.
 #include <rte_mbuf.h>
 
@@ -56,6 +57,16 @@ rte_mbuf* frame_of(const std::uint8_t* data, std::size_t size) {
     return frame;
 }
 
+// Packets the workers hold on purpose: later fragments from the uplink waiting for their first
+// (early_fragments.hpp), which leave by being released or dropped.
+unsigned held_fragments(HubFixture& hub) {
+    unsigned held = 0;
+    for (unsigned w = 0; w < 2; ++w) {
+        held += hub.exit_worker(w).fragments.early.held();
+    }
+    return held;
+}
+
 // Frees what the workers sent and what they queued for the control thread; checks that each
 // frame for a peer opens with its key.
 void drain(HubFixture& hub) {
@@ -82,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 1) {
         return 0;
     }
-    const unsigned in_use = rte_mempool_in_use_count(HubFixture::pool());
+    const unsigned in_use = rte_mempool_in_use_count(HubFixture::pool()) - held_fragments(hub);
     const std::uint8_t* packet = data + 1;
     const std::size_t length = std::min<std::size_t>(size - 1, 1900);
     const unsigned worker = (data[0] >> 2) & 1;
@@ -105,6 +116,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     hub.run_until_idle();
     drain(hub);
-    check(rte_mempool_in_use_count(HubFixture::pool()) == in_use);
+    check(rte_mempool_in_use_count(HubFixture::pool()) - held_fragments(hub) == in_use);
     return 0;
 }

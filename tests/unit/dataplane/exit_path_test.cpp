@@ -202,6 +202,52 @@ TEST(ExitPath, FragmentedDatagramsCrossTheExitBothWays) {
     EXPECT_EQ(hub.worker(0).counters.total_drops() + hub.worker(1).counters.total_drops(), 0u);
 }
 
+// The internet reorders fragments (a router hashing on ports sends the first fragment, which
+// has them, one way and the rest another): a later fragment that comes before its first waits
+// for it at the steering worker, then follows it to the flow's owner. With one worker and with
+// two, the later fragment in the burst before its first's, and in a pass of its own before.
+TEST(ExitPath, LaterFragmentsBeforeTheirFirstWaitForIt) {
+    for (unsigned workers : {1u, 2u}) {
+        for (bool separate_passes : {false, true}) {
+            SCOPED_TRACE(testing::Message()
+                         << workers << " workers, separate passes " << separate_passes);
+            HubFixture hub(exit_options(workers));
+            const unsigned peer = workers - 1;  // peer 1 is worker 1's, steered from worker 0
+            const Bytes translated = send_out(hub, peer, 200);
+            ASSERT_FALSE(translated.empty());
+
+            Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 200);
+            auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
+            udp->src_port = rte_cpu_to_be_16(udp_port(translated, false));
+            udp->dst_port = rte_cpu_to_be_16(udp_port(translated, true));
+            hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 100)));
+            if (separate_passes) {
+                hub.run_until_idle();
+                EXPECT_TRUE(delivered(hub, peer).empty()) << "held until its first comes";
+            }
+            hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 0x2000)));
+            hub.run_until_idle();
+            const auto back = delivered(hub, peer);
+            ASSERT_EQ(back.size(), 2u);
+            EXPECT_EQ(rte_be_to_cpu_16(
+                          reinterpret_cast<const rte_ipv4_hdr*>(back[0].data())->fragment_offset),
+                      0x2000)
+                << "the first fragment goes first";
+            for (const Bytes& ip : back) {
+                const auto* header = reinterpret_cast<const rte_ipv4_hdr*>(ip.data());
+                EXPECT_EQ(header->dst_addr, hub.client(peer).tunnel_address.v4_network_order());
+                EXPECT_EQ(rte_ipv4_cksum(header), 0) << "IPv4 header checksum must verify";
+            }
+            EXPECT_EQ(hub.exit_worker(peer).nat->counters().fragments, 1u) << "the later one";
+            std::uint64_t drops = 0;
+            for (unsigned w = 0; w < workers; ++w) {
+                drops += hub.worker(w).counters.total_drops();
+            }
+            EXPECT_EQ(drops, 0u);
+        }
+    }
+}
+
 // An answer from the internet larger than the tunnel MTU (1420) is split into IPv4 fragments
 // that fit, each sealed to the peer; with "don't fragment" set its sender is told the MTU.
 TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
