@@ -8,20 +8,12 @@
 #include <vector>
 
 #include "tests/support/eal_environment.hpp"
+#include "tests/support/fragment_keys.hpp"
 
 namespace meshgate::dataplane {
 namespace {
 
-FragmentKey key(std::uint32_t identification) {
-    FragmentKey key;
-    key.version = 4;
-    key.protocol = 17;
-    key.direction = FragmentDirection::from_uplink;
-    key.identification = identification;
-    key.source = {198, 51, 100, 7};
-    key.destination = {203, 0, 113, 1};
-    return key;
-}
+using test::datagram_key;
 
 rte_mbuf* packet() {
     rte_mbuf* packet = test::make_packet(std::vector<std::uint8_t>(60, 0));
@@ -38,17 +30,17 @@ TEST(EarlyFragments, ReleasedForTheirDatagramInArrivalOrder) {
     rte_mbuf* a1 = packet();
     rte_mbuf* b1 = packet();
     rte_mbuf* a2 = packet();
-    EXPECT_EQ(early.hold(a1, key(1), 0), nullptr);
-    EXPECT_EQ(early.hold(b1, key(2), 1), nullptr);
-    EXPECT_EQ(early.hold(a2, key(1), 2), nullptr);
+    EXPECT_EQ(early.hold(a1, datagram_key(1), 0), nullptr);
+    EXPECT_EQ(early.hold(b1, datagram_key(2), 1), nullptr);
+    EXPECT_EQ(early.hold(a2, datagram_key(1), 2), nullptr);
     rte_mbuf* out[EarlyFragments::capacity];
-    EXPECT_EQ(early.release(key(3), out, EarlyFragments::capacity), 0u);
-    ASSERT_EQ(early.release(key(1), out, EarlyFragments::capacity), 2u);
+    EXPECT_EQ(early.release(datagram_key(3), out, EarlyFragments::capacity), 0u);
+    ASSERT_EQ(early.release(datagram_key(1), out, EarlyFragments::capacity), 2u);
     EXPECT_EQ(out[0], a1);
     EXPECT_EQ(out[1], a2);
     EXPECT_EQ(early.held(), 1u);
-    EXPECT_EQ(early.release(key(1), out, EarlyFragments::capacity), 0u) << "released once";
-    ASSERT_EQ(early.release(key(2), out, 1), 1u);
+    EXPECT_EQ(early.release(datagram_key(1), out, EarlyFragments::capacity), 0u) << "released once";
+    ASSERT_EQ(early.release(datagram_key(2), out, 1), 1u);
     EXPECT_EQ(out[0], b1);
     EXPECT_EQ(early.held(), 0u);
     rte_pktmbuf_free(a1);
@@ -61,20 +53,20 @@ TEST(EarlyFragments, TheOldestMakesRoomWhenFull) {
     std::vector<rte_mbuf*> held;
     for (unsigned i = 0; i < EarlyFragments::capacity; ++i) {
         held.push_back(packet());
-        EXPECT_EQ(early.hold(held.back(), key(i), i), nullptr);
+        EXPECT_EQ(early.hold(held.back(), datagram_key(i), i), nullptr);
     }
     rte_mbuf* newest = packet();
-    EXPECT_EQ(early.hold(newest, key(99), 50), held[0]) << "the oldest is handed back";
+    EXPECT_EQ(early.hold(newest, datagram_key(99), 50), held[0]) << "the oldest is handed back";
     EXPECT_EQ(early.held(), EarlyFragments::capacity);
     rte_mbuf* out[EarlyFragments::capacity];
-    EXPECT_EQ(early.release(key(0), out, EarlyFragments::capacity), 0u);
-    ASSERT_EQ(early.release(key(99), out, EarlyFragments::capacity), 1u);
+    EXPECT_EQ(early.release(datagram_key(0), out, EarlyFragments::capacity), 0u);
+    ASSERT_EQ(early.release(datagram_key(99), out, EarlyFragments::capacity), 1u);
     EXPECT_EQ(out[0], newest);
-    ASSERT_EQ(early.release(key(1), out, EarlyFragments::capacity), 1u);
+    ASSERT_EQ(early.release(datagram_key(1), out, EarlyFragments::capacity), 1u);
     EXPECT_EQ(out[0], held[1]);
     rte_pktmbuf_free(newest);
     for (unsigned i = 2; i < EarlyFragments::capacity; ++i) {
-        ASSERT_EQ(early.release(key(i), out, EarlyFragments::capacity), 1u) << i;
+        ASSERT_EQ(early.release(datagram_key(i), out, EarlyFragments::capacity), 1u) << i;
         EXPECT_EQ(out[0], held[i]);
     }
     for (rte_mbuf* packet : held) {
@@ -87,8 +79,8 @@ TEST(EarlyFragments, WhatOutlivesItsTimeIsHandedBack) {
     EarlyFragments early(10);
     rte_mbuf* old = packet();
     rte_mbuf* young = packet();
-    early.hold(old, key(1), 100);
-    early.hold(young, key(2), 105);
+    early.hold(old, datagram_key(1), 100);
+    early.hold(young, datagram_key(2), 105);
     rte_mbuf* out[EarlyFragments::capacity];
     EXPECT_EQ(early.expire(109, out, EarlyFragments::capacity), 0u);
     ASSERT_EQ(early.expire(110, out, EarlyFragments::capacity), 1u) << "held its 10 ticks";
@@ -104,8 +96,8 @@ TEST(EarlyFragments, WhatIsStillHeldIsFreedWithIt) {
     const unsigned before = available();
     {
         EarlyFragments early(10);
-        early.hold(packet(), key(1), 0);
-        early.hold(packet(), key(2), 0);
+        early.hold(packet(), datagram_key(1), 0);
+        early.hold(packet(), datagram_key(2), 0);
         EXPECT_EQ(available(), before - 2);
     }
     EXPECT_EQ(available(), before);

@@ -69,13 +69,18 @@ std::uint16_t udp_port(const Bytes& ip, bool source) {
     return rte_be_to_cpu_16(source ? udp->src_port : udp->dst_port);
 }
 
-// The internet's answer to a translated packet: addresses and ports swapped, from the router.
-rte_mbuf* answer_frame(const Bytes& translated_ip, unsigned size = 60) {
+// The internet's answer to a translated packet (IPv4 UDP): addresses and ports swapped.
+Bytes answer_to(const Bytes& translated_ip, unsigned size) {
     Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, size);
     auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
     udp->src_port = rte_cpu_to_be_16(udp_port(translated_ip, false));
     udp->dst_port = rte_cpu_to_be_16(udp_port(translated_ip, true));
-    return HubFixture::from_router(answer);
+    return answer;
+}
+
+// The same answer as a frame from the router.
+rte_mbuf* answer_frame(const Bytes& translated_ip, unsigned size = 60) {
+    return HubFixture::from_router(answer_to(translated_ip, size));
 }
 
 // Out through the uplink, masqueraded, to the router's MAC; and the answer back to the peer.
@@ -216,10 +221,7 @@ TEST(ExitPath, LaterFragmentsBeforeTheirFirstWaitForIt) {
             const Bytes translated = send_out(hub, peer, 200);
             ASSERT_FALSE(translated.empty());
 
-            Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 200);
-            auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
-            udp->src_port = rte_cpu_to_be_16(udp_port(translated, false));
-            udp->dst_port = rte_cpu_to_be_16(udp_port(translated, true));
+            const Bytes answer = answer_to(translated, 200);
             hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 100)));
             if (separate_passes) {
                 hub.run_until_idle();
@@ -254,10 +256,7 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     HubFixture hub(exit_options());
     const Bytes ip = send_out(hub, 0);
     ASSERT_FALSE(ip.empty());
-    Bytes answer = HubFixture::inner_udp(internet, HubFixture::uplink_ipv4, 1500);
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(answer.data() + 20);
-    udp->src_port = rte_cpu_to_be_16(udp_port(ip, false));
-    udp->dst_port = rte_cpu_to_be_16(udp_port(ip, true));
+    const Bytes answer = answer_to(ip, 1500);
     hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer, 0)));
     hub.run_until_idle();
     const auto back = delivered(hub, 0);
