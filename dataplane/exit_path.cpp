@@ -578,6 +578,10 @@ void exit_housekeeping(WorkerContext& worker, bool idle) {
         report = ended;
     }
     const std::uint64_t now = rte_rdtsc();
+    if (state.fragments.early.held() != 0) {
+        // Also when the uplink queue has gone quiet, so no fragment outstays its time.
+        drop_expired_fragments(state.fragments.early, now, worker.counters);
+    }
     // Visiting a fixed number of entries per pass cost the most when passes were busiest: at
     // 1420 B two entry lines per packet, 2.3% of exit_out's samples (perf, exit_out/1420/1000).
     const std::uint32_t budget = idle ? expire_budget : state.nat->sweep_due(now, expire_budget);

@@ -14,7 +14,8 @@
 //       exit_inbound: NAT in (ICMP errors with their quotes) ─► allowed IPs must name the
 //       flow's peer ─► egress rate limit ─► MSS clamp ─► encap ─► WAN TX
 //
-//   once per pass ─► exit_housekeeping: NAT expire (paced, bounded) ─► flow log queue
+//   once per pass ─► exit_housekeeping: NAT expire (paced, bounded) ─► flow log queue;
+//                    early fragments past their time dropped
 //
 // Each worker owns a slice of the uplink ports (split_port_range) and the NAT table for it.
 // Outbound packets are already on their peer's owner worker (decap hands them there), so a

@@ -11,6 +11,8 @@
 #include <rte_udp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "tests/support/eal_environment.hpp"
 #include "tests/support/hub_fixture.hpp"
@@ -248,6 +250,23 @@ TEST(ExitPath, LaterFragmentsBeforeTheirFirstWaitForIt) {
             EXPECT_EQ(drops, 0u);
         }
     }
+}
+
+// A later fragment whose first never comes is dropped (nat_fragment) once its time is up, by
+// the worker's housekeeping even when nothing more arrives.
+TEST(ExitPath, ALaterFragmentWaitsOnlySoLong) {
+    HubFixture hub(exit_options());
+    const Bytes translated = send_out(hub, 0, 200);
+    ASSERT_FALSE(translated.empty());
+    hub.inject_uplink(0, HubFixture::from_router(as_fragment(answer_to(translated, 200), 100)));
+    hub.run_until_idle();
+    EXPECT_EQ(hub.exit_worker(0).fragments.early.held(), 1u);
+    EXPECT_EQ(hub.worker(0).counters.total_drops(), 0u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(fragment_lifetime_seconds * 1000 + 100));
+    hub.run_until_idle();
+    EXPECT_EQ(hub.exit_worker(0).fragments.early.held(), 0u);
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::nat_fragment), 1u);
+    EXPECT_TRUE(delivered(hub, 0).empty());
 }
 
 // An answer from the internet larger than the tunnel MTU (1420) is split into IPv4 fragments
