@@ -513,9 +513,10 @@ void steer_inbound(Burst<>& inbound, unsigned self, const ExitShared& exit, Hand
         if (alone && !may_be_fragment(packet)) {
             return true;
         }
-        const UplinkSteering steering = steer_packet(packet, exit, fragments.owners, clock());
+        const std::uint64_t arrival = clock();
+        const UplinkSteering steering = steer_packet(packet, exit, fragments.owners, arrival);
         if (steering.early) {
-            if (rte_mbuf* oldest = fragments.early.hold(packet, *steering.early, now)) {
+            if (rte_mbuf* oldest = fragments.early.hold(packet, *steering.early, arrival)) {
                 drop_packet(oldest, Drop::nat_fragment, counters);
             }
             return false;

@@ -53,9 +53,9 @@ bool later_fragment_header(const std::uint8_t* header, std::uint32_t header_size
 }
 
 // Data bytes a fragment with a header of `header_size` carries, when it is not the last: a
-// multiple of 8 (offsets count 8-byte units). Zero when nothing useful fits.
+// multiple of 8 (offsets count 8-byte units). Zero when no more than 8 bytes fit.
 std::uint32_t data_per_fragment(std::uint16_t mtu, std::uint32_t header_size) {
-    return mtu < header_size + 8 ? 0 : (mtu - header_size) & ~7u;
+    return mtu <= header_size + 8 ? 0 : (mtu - header_size) & ~7u;
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "tests/support/eal_environment.hpp"
 #include "tests/support/hub_fixture.hpp"
+#include "tests/support/ipv4_options.hpp"
 
 namespace meshgate::dataplane {
 namespace {
@@ -287,15 +288,8 @@ TEST(ExitPath, AnswersLargerThanTheTunnelAreFragmented) {
     EXPECT_EQ(hub.worker(0).counters.fragments_made, 2u);
 
     // With IP options (record route: not copied) the first piece keeps them, the second not.
-    Bytes with_options(answer.begin(), answer.begin() + 20);
-    for (std::uint8_t option : {7, 7, 4, 0, 0, 0, 0, 0}) {
-        with_options.push_back(option);
-    }
-    with_options.insert(with_options.end(), answer.begin() + 20, answer.end());
-    auto* header = reinterpret_cast<rte_ipv4_hdr*>(with_options.data());
-    header->version_ihl = 0x47;
-    header->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(with_options.size()));
-    hub.inject_uplink(0, HubFixture::from_router(as_fragment(with_options, 0)));
+    const Bytes with_options = test::with_ipv4_options(answer, {7, 7, 4, 0, 0, 0, 0, 0});
+    hub.inject_uplink(0, HubFixture::from_router(with_options));
     hub.run_until_idle();
     const auto optioned = delivered(hub, 0);
     ASSERT_EQ(optioned.size(), 2u);

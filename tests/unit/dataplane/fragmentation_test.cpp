@@ -12,6 +12,7 @@
 
 #include "dataplane/handoff.hpp"
 #include "tests/support/eal_environment.hpp"
+#include "tests/support/ipv4_options.hpp"
 
 namespace meshgate::dataplane {
 namespace {
@@ -35,20 +36,6 @@ Bytes ipv4_packet(std::size_t total, std::uint16_t flags_and_offset = 0) {
     header->dst_addr = rte_cpu_to_be_32(0x0A640002);  // 10.100.0.2
     header->hdr_checksum = rte_ipv4_cksum(header);
     return ip;
-}
-
-// `ip` with `options` (a whole number of words) inserted after its base header.
-Bytes with_options(const Bytes& ip, const Bytes& options) {
-    Bytes out(ip.size() + options.size());
-    std::copy(ip.begin(), ip.begin() + 20, out.begin());
-    std::copy(options.begin(), options.end(), out.begin() + 20);
-    std::copy(ip.begin() + 20, ip.end(), out.begin() + 20 + static_cast<long>(options.size()));
-    auto* header = reinterpret_cast<rte_ipv4_hdr*>(out.data());
-    header->version_ihl = static_cast<std::uint8_t>(0x40 | (20 + options.size()) / 4);
-    header->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(out.size()));
-    header->hdr_checksum = 0;
-    header->hdr_checksum = rte_ipv4_cksum(header);
-    return out;
 }
 
 struct Pieces {
@@ -137,7 +124,7 @@ TEST(Fragmentation, LaterFragmentsCarryOnlyTheCopiedOptions) {
         131, 7,  4, 192, 0, 2, 9,              // loose source route: copied
         0,                                     // end of options
     };
-    const Bytes ip = with_options(ipv4_packet(1500), options);
+    const Bytes ip = test::with_ipv4_options(ipv4_packet(1500), options);
     ASSERT_EQ(ip.size(), 1520u);
     const Pieces pieces = split(ip, 1420);
     ASSERT_EQ(pieces.result, FragmentResult::fragmented);
@@ -159,7 +146,8 @@ TEST(Fragmentation, LaterFragmentsCarryOnlyTheCopiedOptions) {
         EXPECT_EQ(rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(piece.data())), 0);
     }
     // Nothing copied: the later pieces have the bare 20-byte header.
-    const Pieces bare = split(with_options(ipv4_packet(1500), {7, 7, 4, 0, 0, 0, 0, 0}), 1420);
+    const Pieces bare =
+        split(test::with_ipv4_options(ipv4_packet(1500), {7, 7, 4, 0, 0, 0, 0, 0}), 1420);
     ASSERT_EQ(bare.result, FragmentResult::fragmented);
     ASSERT_EQ(bare.bytes.size(), 2u);
     EXPECT_EQ(bare.bytes[1][0], 0x45);
@@ -172,7 +160,7 @@ TEST(Fragmentation, WhatMayNotBeSplitIsLeftAlone) {
     // Options that do not parse: a length running past the header, a length below 2, and a
     // header too short to hold the length byte.
     for (const Bytes& bad : {Bytes{131, 9, 4, 0}, Bytes{7, 0, 0, 0}, Bytes{1, 1, 1, 131}}) {
-        EXPECT_EQ(split(with_options(ipv4_packet(1500), bad), 1420).result,
+        EXPECT_EQ(split(test::with_ipv4_options(ipv4_packet(1500), bad), 1420).result,
                   FragmentResult::not_allowed);
     }
     Bytes v6 = ipv4_packet(1500);
