@@ -172,9 +172,10 @@ void poly_keys(GroupState& state, unsigned count, std::uint8_t keys[lanes][64]) 
     }
 }
 
-// Runs the keystream over blocks 1..n of the selected lanes.
-void encrypt_lanes(GroupState& state, AeadJob* const* jobs, unsigned count,
-                   std::uint32_t selected) {
+// Runs the keystream over blocks 1..n of the selected lanes; each block is one step of
+// `upcoming`.
+void encrypt_lanes(GroupState& state, AeadJob* const* jobs, unsigned count, std::uint32_t selected,
+                   PacedPrefetch& upcoming) {
     std::uint32_t most = 0;
     for (unsigned l = 0; l < count; ++l) {
         if ((selected >> l) & 1) {
@@ -185,6 +186,7 @@ void encrypt_lanes(GroupState& state, AeadJob* const* jobs, unsigned count,
     for (std::uint32_t block = 1; block <= most; ++block) {
         state.words[12] = _mm512_set1_epi32(static_cast<int>(block));
         keystream(state, stream);
+        upcoming.step();
         xor_block(stream, jobs, count, block, selected);
     }
 }
@@ -210,7 +212,7 @@ void tags(AeadJob* const* jobs, unsigned count, const std::uint8_t (*keys)[64],
 
 // One group of up to 16 jobs. Returns the lanes that authenticated (open) or all (seal).
 template <bool Open>
-std::uint32_t run_group(AeadJob* const* jobs, unsigned count) {
+std::uint32_t run_group(AeadJob* const* jobs, unsigned count, PacedPrefetch& upcoming) {
     GroupState state;
     load_group(state, jobs, count);
     alignas(64) std::uint8_t keys[lanes][64];
@@ -226,14 +228,14 @@ std::uint32_t run_group(AeadJob* const* jobs, unsigned count) {
                 authentic |= 1u << l;
             }
         }
-        encrypt_lanes(state, jobs, count, authentic);
+        encrypt_lanes(state, jobs, count, authentic, upcoming);
         for (unsigned l = 0; l < count; ++l) {
             if (((authentic >> l) & 1) == 0) {
                 wipe(jobs[l]->output, jobs[l]->length);
             }
         }
     } else {
-        encrypt_lanes(state, jobs, count, all);
+        encrypt_lanes(state, jobs, count, all, upcoming);
         tags(jobs, count, keys, nullptr, false);
     }
     wipe(keys, sizeof(keys));
@@ -257,10 +259,22 @@ void sort_by_length(const AeadJob* jobs, unsigned count, std::uint8_t order[max_
     }
 }
 
+// The blocks encrypt_lanes() will run over all groups: in length order, a group's last job
+// is its longest.
+std::uint32_t steps_for(const AeadJob* jobs, unsigned count, const std::uint8_t* order) {
+    std::uint32_t steps = 0;
+    for (unsigned first = 0; first < count; first += lanes) {
+        const unsigned last = std::min(count, first + lanes) - 1;
+        steps += blocks_for(jobs[order[last]].length);
+    }
+    return steps;
+}
+
 template <bool Open>
-JobMask run(AeadJob* jobs, unsigned count) {
+JobMask run(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming) {
     std::uint8_t order[max_batch_jobs];
     sort_by_length(jobs, count, order);
+    upcoming.plan(steps_for(jobs, count, order));
     JobMask result = 0;
     for (unsigned first = 0; first < count; first += lanes) {
         const unsigned n = std::min(lanes, count - first);
@@ -268,11 +282,12 @@ JobMask run(AeadJob* jobs, unsigned count) {
         for (unsigned l = 0; l < n; ++l) {
             group[l] = &jobs[order[first + l]];
         }
-        std::uint32_t lanes_ok = run_group<Open>(group, n);
+        std::uint32_t lanes_ok = run_group<Open>(group, n, upcoming);
         for (unsigned l = 0; l < n; ++l) {
             result |= JobMask{(lanes_ok >> l) & 1} << order[first + l];
         }
     }
+    upcoming.finish();  // lanes that failed to open ran no blocks
     return result;
 }
 
@@ -283,11 +298,17 @@ bool supported(const CpuFeatures& cpu) {
 }
 
 void seal(AeadJob* jobs, unsigned count) {
-    run<false>(jobs, count);
+    PacedPrefetch nothing;
+    run<false>(jobs, count, nothing);
 }
 
 JobMask open(AeadJob* jobs, unsigned count) {
-    return run<true>(jobs, count);
+    PacedPrefetch nothing;
+    return run<true>(jobs, count, nothing);
+}
+
+JobMask open(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming) {
+    return run<true>(jobs, count, upcoming);
 }
 
 }  // namespace meshgate::crypto::avx512

@@ -83,13 +83,14 @@ bool uniform_length(std::span<const AeadJob> jobs) {
 }  // namespace
 
 template <bool Open>
-JobMask BatchAead::run(std::span<AeadJob> jobs) {
+JobMask BatchAead::run(std::span<AeadJob> jobs, PacedPrefetch& upcoming) {
     assert(jobs.size() <= max_batch_jobs);
     auto count = static_cast<unsigned>(jobs.size());
-    auto dispatch = [this](Backend backend, AeadJob* group, unsigned n) -> JobMask {
+    auto dispatch = [this, &upcoming](Backend backend, AeadJob* group, unsigned n) -> JobMask {
         switch (backend) {
             case Backend::avx512:
-                return Open ? avx512::open(group, n) : (avx512::seal(group, n), all_jobs(n));
+                return Open ? avx512::open(group, n, upcoming)
+                            : (avx512::seal(group, n), all_jobs(n));
             case Backend::ipsecmb:
                 return Open ? ipsecmb_->open(group, n) : (ipsecmb_->seal(group, n), all_jobs(n));
             case Backend::sodium:
@@ -139,11 +140,13 @@ JobMask BatchAead::run(std::span<AeadJob> jobs) {
 }
 
 void BatchAead::seal(std::span<AeadJob> jobs) {
-    run<false>(jobs);
+    PacedPrefetch nothing;
+    run<false>(jobs, nothing);
 }
 
-JobMask BatchAead::open(std::span<AeadJob> jobs) {
-    return run<true>(jobs);
+JobMask BatchAead::open(std::span<AeadJob> jobs, std::span<const PrefetchRange> upcoming) {
+    PacedPrefetch prefetch(upcoming);
+    return run<true>(jobs, prefetch);
 }
 
 }  // namespace meshgate::crypto

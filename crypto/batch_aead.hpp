@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "crypto/cpu_features.hpp"
+#include "crypto/paced_prefetch.hpp"
 
 namespace meshgate::crypto {
 
@@ -66,6 +67,8 @@ namespace avx512 {
 bool supported(const CpuFeatures& cpu);
 void seal(AeadJob* jobs, unsigned count);
 JobMask open(AeadJob* jobs, unsigned count);
+// As open(), and fetches `upcoming` between its ChaCha20 blocks (crypto/paced_prefetch.hpp).
+JobMask open(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming);
 }  // namespace avx512
 
 namespace sodium {
@@ -108,7 +111,10 @@ class BatchAead {
     ~BatchAead();
 
     void seal(std::span<AeadJob> jobs);
-    JobMask open(std::span<AeadJob> jobs);
+    // `upcoming`: what the caller will open next (the next burst's packets), fetched toward
+    // L2 while this call computes. Only the AVX-512 backend paces it; the others, whose
+    // steps this engine does not see, leave it unfetched.
+    JobMask open(std::span<AeadJob> jobs, std::span<const PrefetchRange> upcoming = {});
 
     // Which backend a job of this length goes to (for logs, tests and benchmarks).
     Backend backend_for(std::uint32_t length) const;
@@ -116,7 +122,7 @@ class BatchAead {
 
   private:
     template <bool Open>
-    JobMask run(std::span<AeadJob> jobs);
+    JobMask run(std::span<AeadJob> jobs, PacedPrefetch& upcoming);
 
     bool have_avx512_;
     std::unique_ptr<IpsecMb> ipsecmb_;
