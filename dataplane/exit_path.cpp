@@ -573,11 +573,6 @@ unsigned receive_from_uplink(WorkerContext& worker) {
 
 void exit_housekeeping(WorkerContext& worker, bool idle) {
     ExitWorker& state = *worker.exit;
-    NatFlowRecord ended[expire_records];
-    std::span<NatFlowRecord> report;
-    if (state.flow_log) {
-        report = ended;
-    }
     const std::uint64_t now = rte_rdtsc();
     if (state.fragments.early.held() != 0) {
         // Also when the uplink queue has gone quiet, so no fragment outstays its time.
@@ -587,7 +582,14 @@ void exit_housekeeping(WorkerContext& worker, bool idle) {
     // 1420 B two entry lines per packet, 2.3% of exit_out's samples (perf, exit_out/1420/1000).
     const std::uint32_t budget = idle ? expire_budget : state.nat->sweep_due(now, expire_budget);
     // Budget 0 still hands over the flows retired outside the sweep.
-    const unsigned count = state.nat->expire(now, budget, report);
+    if (!state.flow_log) {
+        state.nat->expire(now, budget, {});
+        return;
+    }
+    // Built only for a flow log: the sixteen records are cleared on construction, 1.5 KB of
+    // stores that every worker iteration paid (memset in exit_in's profile) for nothing.
+    NatFlowRecord ended[expire_records];
+    const unsigned count = state.nat->expire(now, budget, ended);
     for (unsigned i = 0; i < count; ++i) {
         state.flow_log->push(flow_record(ended[i], FlowEvent::end, worker));
     }
