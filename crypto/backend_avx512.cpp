@@ -302,11 +302,6 @@ void seal(AeadJob* jobs, unsigned count) {
     run<false>(jobs, count, nothing);
 }
 
-JobMask open(AeadJob* jobs, unsigned count) {
-    PacedPrefetch nothing;
-    return run<true>(jobs, count, nothing);
-}
-
 JobMask open(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming) {
     return run<true>(jobs, count, upcoming);
 }

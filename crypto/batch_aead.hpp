@@ -66,8 +66,8 @@ std::optional<Backend> backend_from_name(std::string_view name);
 namespace avx512 {
 bool supported(const CpuFeatures& cpu);
 void seal(AeadJob* jobs, unsigned count);
-JobMask open(AeadJob* jobs, unsigned count);
-// As open(), and fetches `upcoming` between its ChaCha20 blocks (crypto/paced_prefetch.hpp).
+// Fetches `upcoming` between its ChaCha20 blocks (crypto/paced_prefetch.hpp); an empty
+// PacedPrefetch fetches nothing.
 JobMask open(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming);
 }  // namespace avx512
 

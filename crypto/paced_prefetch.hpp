@@ -3,8 +3,8 @@
 // A worker opens one burst while the next burst already waits in its receive lookahead. Those
 // packets arrive in the last-level cache at best (DMA, or another core's writes), and an
 // open's first pass, Poly1305 over the ciphertext, waits on the lines it misses: frames just
-// received opened at 0.76-0.85 of the rate the same frames opened at once a copy had left
-// them in L2 (bench/RESULTS.md, session 19). Asking for the whole next burst at once (736
+// received opened at 1.03-1.19 Mpps where the same frames opened at 1.38-1.43 once a copy had
+// left them in L2 (bench/RESULTS.md, sessions 19-21). Asking for the whole next burst at once (736
 // lines at 1420 B) sped the open up but stalled on the miss buffers as long as it saved. So
 // the lines are asked for a few at a time, between ChaCha20 blocks, which are pure
 // computation.
