@@ -1,7 +1,10 @@
 // Poly1305 for eight AEAD messages at once with AVX-512 IFMA (vpmadd52luq/huq): one message
 // per 64-bit lane, h and r in radix 2^44 as in the scalar form (poly1305.cpp), so the 52-bit
 // multipliers take every limb whole. Lanes step through their blocks together; a lane whose
-// message has ended stops changing. Loads are gathers: every lane reads its own buffer.
+// message has ended stops changing. Every lane reads its own buffer: while all eight are in
+// their full blocks, with one 16-byte load each (nearly all of a burst's blocks, since the
+// engine groups jobs of equal length); past that, with gathers that also reach each lane's
+// tail (the zero-padded last block and the lengths).
 //
 // Measured against the scalar form inside the 16-lane ChaCha20 backend (bench/RESULTS.md):
 // the vector form is what lets small packets run at several times ipsec-mb's rate.
@@ -50,15 +53,111 @@ void make_tail(Tail& tail, const std::uint8_t* ciphertext, std::size_t length) {
     tail.blocks = rest != 0 ? 2 : 1;
 }
 
+// r and s = r * 20 of eight lanes; s folds limb products at or above 2^130 back (2^130 = 5
+// mod p, and 4 for the 44/44/42 split).
+struct Multiplier {
+    __m512i r0, r1, r2, s1, s2;
+};
+
+// h = (h + m) * r mod p (partly reduced) in every lane, m being the 16-byte block whose low
+// and high halves are t0 and t1.
+[[gnu::always_inline]] inline void absorb(__m512i& h0, __m512i& h1, __m512i& h2,
+                                          const Multiplier& m, __m512i t0, __m512i t1) {
+    const __m512i mask44v = _mm512_set1_epi64(static_cast<long long>(mask44));
+    const __m512i mask42v = _mm512_set1_epi64(static_cast<long long>(mask42));
+    const __m512i hibit = _mm512_set1_epi64(static_cast<long long>(high_bit));
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i a0 = _mm512_add_epi64(h0, _mm512_and_si512(t0, mask44v));
+    __m512i a1 = _mm512_add_epi64(
+        h1, _mm512_and_si512(_mm512_or_si512(_mm512_srli_epi64(t0, 44), _mm512_slli_epi64(t1, 20)),
+                             mask44v));
+    __m512i a2 = _mm512_add_epi64(
+        h2, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi64(t1, 24), mask42v), hibit));
+
+    __m512i lo0 = _mm512_madd52lo_epu64(zero, a0, m.r0);
+    lo0 = _mm512_madd52lo_epu64(lo0, a1, m.s2);
+    lo0 = _mm512_madd52lo_epu64(lo0, a2, m.s1);
+    __m512i hi0 = _mm512_madd52hi_epu64(zero, a0, m.r0);
+    hi0 = _mm512_madd52hi_epu64(hi0, a1, m.s2);
+    hi0 = _mm512_madd52hi_epu64(hi0, a2, m.s1);
+    __m512i lo1 = _mm512_madd52lo_epu64(zero, a0, m.r1);
+    lo1 = _mm512_madd52lo_epu64(lo1, a1, m.r0);
+    lo1 = _mm512_madd52lo_epu64(lo1, a2, m.s2);
+    __m512i hi1 = _mm512_madd52hi_epu64(zero, a0, m.r1);
+    hi1 = _mm512_madd52hi_epu64(hi1, a1, m.r0);
+    hi1 = _mm512_madd52hi_epu64(hi1, a2, m.s2);
+    __m512i lo2 = _mm512_madd52lo_epu64(zero, a0, m.r2);
+    lo2 = _mm512_madd52lo_epu64(lo2, a1, m.r1);
+    lo2 = _mm512_madd52lo_epu64(lo2, a2, m.r0);
+    __m512i hi2 = _mm512_madd52hi_epu64(zero, a0, m.r2);
+    hi2 = _mm512_madd52hi_epu64(hi2, a1, m.r1);
+    hi2 = _mm512_madd52hi_epu64(hi2, a2, m.r0);
+
+    // A product is lo + hi * 2^52; carry in radix 2^44 (2^42 for the top limb).
+    __m512i c = _mm512_add_epi64(_mm512_srli_epi64(lo0, 44), _mm512_slli_epi64(hi0, 8));
+    a0 = _mm512_and_si512(lo0, mask44v);
+    lo1 = _mm512_add_epi64(lo1, c);
+    c = _mm512_add_epi64(_mm512_srli_epi64(lo1, 44), _mm512_slli_epi64(hi1, 8));
+    a1 = _mm512_and_si512(lo1, mask44v);
+    lo2 = _mm512_add_epi64(lo2, c);
+    c = _mm512_add_epi64(_mm512_srli_epi64(lo2, 42), _mm512_slli_epi64(hi2, 10));
+    a2 = _mm512_and_si512(lo2, mask42v);
+    a0 = _mm512_add_epi64(a0, _mm512_add_epi64(c, _mm512_slli_epi64(c, 2)));  // + c * 5
+    c = _mm512_srli_epi64(a0, 44);
+    h0 = _mm512_and_si512(a0, mask44v);
+    h1 = _mm512_add_epi64(a1, c);
+    h2 = a2;
+}
+
+// Every fourth block (one cache line per lane) start loading the line four ahead: the loads
+// of a latency-bound chain stall on every line the hardware prefetcher has not brought in
+// (packets fresh from a NIC or a ring sit in L3 or further).
+[[gnu::always_inline]] inline void prefetch_ahead(const u64* message, const std::uint32_t* lengths,
+                                                  unsigned count, u64 block) {
+    if ((block & 3) != 0) {
+        return;
+    }
+    for (unsigned l = 0; l < count; ++l) {
+        if (block * 16 + prefetch_distance < lengths[l]) {
+            _mm_prefetch(reinterpret_cast<const char*>(message[l] + block * 16 + prefetch_distance),
+                         _MM_HINT_NTA);
+        }
+    }
+}
+
+// Block b of eight messages that all have a full block there: one 16-byte load a lane, then
+// low halves to t0 and high halves to t1 in lane order. Even lanes fill the 128-bit slots of
+// one register and odd lanes of the other, so unpacking pairs them back in order. Cheaper than
+// two gathers, which is what the blocks past some lane's last full block still take.
+[[gnu::always_inline]] inline void load_full_blocks(const std::uint8_t* const lane[8], u64 block,
+                                                    __m512i& t0, __m512i& t1) {
+    const std::size_t at = block * 16;
+    auto pair = [at](const std::uint8_t* low, const std::uint8_t* high) {
+        return _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(low + at))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(high + at)), 1);
+    };
+    const __m512i even = _mm512_inserti64x4(_mm512_castsi256_si512(pair(lane[0], lane[2])),
+                                            pair(lane[4], lane[6]), 1);
+    const __m512i odd = _mm512_inserti64x4(_mm512_castsi256_si512(pair(lane[1], lane[3])),
+                                           pair(lane[5], lane[7]), 1);
+    t0 = _mm512_unpacklo_epi64(even, odd);
+    t1 = _mm512_unpackhi_epi64(even, odd);
+}
+
 }  // namespace
 
 void aead_tags_x8(std::uint8_t* const tags[8], const std::uint8_t (*keys)[64],
                   const std::uint8_t* const ciphertexts[8], const std::uint32_t lengths[8],
                   unsigned count) {
+    if (count == 0) {
+        return;
+    }
     alignas(64) u64 r[3][8] = {}, h[3][8] = {};
     alignas(64) u64 full_blocks[8] = {}, total_blocks[8] = {}, message[8] = {}, tail_at[8] = {};
     Tail tails[8];
     u64 most = 0;
+    u64 all_full = ~u64{0};  // blocks every lane has whole in its ciphertext
     for (unsigned l = 0; l < count; ++l) {
         Limbs clamped;
         clamp(keys[l], clamped);
@@ -69,38 +168,39 @@ void aead_tags_x8(std::uint8_t* const tags[8], const std::uint8_t (*keys)[64],
         message[l] = reinterpret_cast<u64>(ciphertexts[l]);
         tail_at[l] = reinterpret_cast<u64>(tails[l].bytes) - 16 * full_blocks[l];
         most = std::max(most, total_blocks[l]);
+        all_full = std::min(all_full, full_blocks[l]);
     }
-    const __m512i mask44v = _mm512_set1_epi64(static_cast<long long>(mask44));
-    const __m512i mask42v = _mm512_set1_epi64(static_cast<long long>(mask42));
-    const __m512i hibit = _mm512_set1_epi64(static_cast<long long>(high_bit));
-    const __m512i r0 = _mm512_load_si512(r[0]), r1 = _mm512_load_si512(r[1]),
-                  r2 = _mm512_load_si512(r[2]);
-    // s = r * 20 folds limb products at or above 2^130 back (2^130 = 5 mod p, and 4 for the
-    // 44/44/42 split).
-    const __m512i s1 = _mm512_add_epi64(_mm512_slli_epi64(r1, 4), _mm512_slli_epi64(r1, 2));
-    const __m512i s2 = _mm512_add_epi64(_mm512_slli_epi64(r2, 4), _mm512_slli_epi64(r2, 2));
-    const __m512i full = _mm512_load_si512(full_blocks), total = _mm512_load_si512(total_blocks);
-    const __m512i base = _mm512_load_si512(message), tail_base = _mm512_load_si512(tail_at);
+    Multiplier m;
+    m.r0 = _mm512_load_si512(r[0]);
+    m.r1 = _mm512_load_si512(r[1]);
+    m.r2 = _mm512_load_si512(r[2]);
+    m.s1 = _mm512_add_epi64(_mm512_slli_epi64(m.r1, 4), _mm512_slli_epi64(m.r1, 2));
+    m.s2 = _mm512_add_epi64(_mm512_slli_epi64(m.r2, 4), _mm512_slli_epi64(m.r2, 2));
     const __m512i zero = _mm512_setzero_si512();
     __m512i h0 = zero, h1 = zero, h2 = zero;
 
-    for (u64 b = 0; b < most; ++b) {
-        // Every fourth block (one cache line per lane) start loading the line four ahead:
-        // eight gathers in a latency-bound chain stall on every line the hardware prefetcher
-        // has not brought in (packets fresh from a NIC or a ring sit in L3 or further).
-        if ((b & 3) == 0) {
-            for (unsigned l = 0; l < count; ++l) {
-                if (b * 16 + prefetch_distance < lengths[l]) {
-                    _mm_prefetch(
-                        reinterpret_cast<const char*>(message[l] + b * 16 + prefetch_distance),
-                        _MM_HINT_NTA);
-                }
-            }
-        }
+    // Blocks every lane has: plain loads. Idle lanes read lane 0's (their h is never used).
+    const std::uint8_t* lane[8];
+    for (unsigned l = 0; l < 8; ++l) {
+        lane[l] = l < count ? ciphertexts[l] : ciphertexts[0];
+    }
+    u64 b = 0;
+    for (; b < all_full; ++b) {
+        prefetch_ahead(message, lengths, count, b);
+        __m512i t0, t1;
+        load_full_blocks(lane, b, t0, t1);
+        absorb(h0, h1, h2, m, t0, t1);
+    }
+
+    // The rest, lane by lane as far as each goes: gathers from the ciphertext for full blocks
+    // and from the lane's tail afterwards; lanes whose message has ended keep their h.
+    const __m512i full = _mm512_load_si512(full_blocks), total = _mm512_load_si512(total_blocks);
+    const __m512i base = _mm512_load_si512(message), tail_base = _mm512_load_si512(tail_at);
+    for (; b < most; ++b) {
+        prefetch_ahead(message, lengths, count, b);
         const __m512i block = _mm512_set1_epi64(static_cast<long long>(b));
         const __mmask8 active =
             _mm512_cmplt_epu64_mask(block, total) & static_cast<__mmask8>((1u << count) - 1);
-        // Lane address: in the ciphertext for full blocks, in its tail afterwards.
         const __mmask8 in_tail = _mm512_cmpge_epu64_mask(block, full);
         const __m512i offset = _mm512_slli_epi64(block, 4);
         __m512i address = _mm512_mask_blend_epi64(in_tail, base, tail_base);
@@ -108,52 +208,11 @@ void aead_tags_x8(std::uint8_t* const tags[8], const std::uint8_t (*keys)[64],
         const __m512i t0 = _mm512_mask_i64gather_epi64(zero, active, address, nullptr, 1);
         const __m512i t1 = _mm512_mask_i64gather_epi64(
             zero, active, _mm512_add_epi64(address, _mm512_set1_epi64(8)), nullptr, 1);
-
-        __m512i a0 = _mm512_add_epi64(h0, _mm512_and_si512(t0, mask44v));
-        __m512i a1 = _mm512_add_epi64(
-            h1,
-            _mm512_and_si512(_mm512_or_si512(_mm512_srli_epi64(t0, 44), _mm512_slli_epi64(t1, 20)),
-                             mask44v));
-        __m512i a2 = _mm512_add_epi64(
-            h2, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi64(t1, 24), mask42v), hibit));
-
-        __m512i lo0 = _mm512_madd52lo_epu64(zero, a0, r0);
-        lo0 = _mm512_madd52lo_epu64(lo0, a1, s2);
-        lo0 = _mm512_madd52lo_epu64(lo0, a2, s1);
-        __m512i hi0 = _mm512_madd52hi_epu64(zero, a0, r0);
-        hi0 = _mm512_madd52hi_epu64(hi0, a1, s2);
-        hi0 = _mm512_madd52hi_epu64(hi0, a2, s1);
-        __m512i lo1 = _mm512_madd52lo_epu64(zero, a0, r1);
-        lo1 = _mm512_madd52lo_epu64(lo1, a1, r0);
-        lo1 = _mm512_madd52lo_epu64(lo1, a2, s2);
-        __m512i hi1 = _mm512_madd52hi_epu64(zero, a0, r1);
-        hi1 = _mm512_madd52hi_epu64(hi1, a1, r0);
-        hi1 = _mm512_madd52hi_epu64(hi1, a2, s2);
-        __m512i lo2 = _mm512_madd52lo_epu64(zero, a0, r2);
-        lo2 = _mm512_madd52lo_epu64(lo2, a1, r1);
-        lo2 = _mm512_madd52lo_epu64(lo2, a2, r0);
-        __m512i hi2 = _mm512_madd52hi_epu64(zero, a0, r2);
-        hi2 = _mm512_madd52hi_epu64(hi2, a1, r1);
-        hi2 = _mm512_madd52hi_epu64(hi2, a2, r0);
-
-        // A product is lo + hi * 2^52; carry in radix 2^44 (2^42 for the top limb).
-        __m512i c = _mm512_add_epi64(_mm512_srli_epi64(lo0, 44), _mm512_slli_epi64(hi0, 8));
-        a0 = _mm512_and_si512(lo0, mask44v);
-        lo1 = _mm512_add_epi64(lo1, c);
-        c = _mm512_add_epi64(_mm512_srli_epi64(lo1, 44), _mm512_slli_epi64(hi1, 8));
-        a1 = _mm512_and_si512(lo1, mask44v);
-        lo2 = _mm512_add_epi64(lo2, c);
-        c = _mm512_add_epi64(_mm512_srli_epi64(lo2, 42), _mm512_slli_epi64(hi2, 10));
-        a2 = _mm512_and_si512(lo2, mask42v);
-        a0 = _mm512_add_epi64(a0, _mm512_add_epi64(c, _mm512_slli_epi64(c, 2)));  // + c * 5
-        c = _mm512_srli_epi64(a0, 44);
-        a0 = _mm512_and_si512(a0, mask44v);
-        a1 = _mm512_add_epi64(a1, c);
-
-        // Lanes whose message has ended keep their h.
-        h0 = _mm512_mask_mov_epi64(h0, active, a0);
-        h1 = _mm512_mask_mov_epi64(h1, active, a1);
-        h2 = _mm512_mask_mov_epi64(h2, active, a2);
+        __m512i n0 = h0, n1 = h1, n2 = h2;
+        absorb(n0, n1, n2, m, t0, t1);
+        h0 = _mm512_mask_mov_epi64(h0, active, n0);
+        h1 = _mm512_mask_mov_epi64(h1, active, n1);
+        h2 = _mm512_mask_mov_epi64(h2, active, n2);
     }
     _mm512_store_si512(h[0], h0);
     _mm512_store_si512(h[1], h1);
