@@ -3,8 +3,11 @@
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -851,15 +854,46 @@ NatResult NatTable::check_outbound(const std::uint8_t* ip, std::uint32_t length,
     return NatResult::translated;
 }
 
-NatTable::FlowKey NatTable::outbound_key(const std::uint8_t* ip, const NatPacket& packet) {
-    FlowKey key;
-    key.version = packet.version;
-    key.protocol = packet.protocol;
-    key.local_port = packet.source_port;
-    key.remote_port = packet.destination_port;
-    copy_address(key.local.data(), ip + packet.source_offset(), packet.v6());
-    copy_address(key.remote.data(), ip + packet.destination_offset(), packet.v6());
-    return key;
+// The key is written in the three pieces FlowHasher loads (bytes 0-15, 16-31, 32-39), each
+// one store. Assembled field by field, a key is read back (copied, hashed) in words that span
+// several smaller stores, and a load the store buffer cannot forward from one store waits
+// until they have all reached the cache: about half of translate_outbound_burst's samples in
+// a profile of exit_out/1420/1000 (session 22).
+void NatTable::write_key(FlowKey& key, std::uint8_t version, std::uint8_t protocol,
+                         std::uint16_t local_port, std::uint16_t remote_port,
+                         const std::uint8_t* local, const std::uint8_t* remote) {
+    static_assert(std::endian::native == std::endian::little, "the header word's byte order");
+    static_assert(offsetof(FlowKey, local_port) == 2 && offsetof(FlowKey, remote_port) == 4 &&
+                  offsetof(FlowKey, zero) == 6 && offsetof(FlowKey, local) == 8 &&
+                  offsetof(FlowKey, remote) == 24);
+    const std::uint64_t header = std::uint64_t{version} | std::uint64_t{protocol} << 8 |
+                                 std::uint64_t{local_port} << 16 | std::uint64_t{remote_port} << 32;
+    const bool v6 = version == 6;
+    auto address = [v6](const std::uint8_t* from) {
+        if (v6) {
+            return _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
+        }
+        std::uint32_t word;
+        std::memcpy(&word, from, 4);
+        return _mm_cvtsi32_si128(static_cast<int>(word));
+    };
+    const __m128i local_bytes = local != nullptr ? address(local) : _mm_setzero_si128();
+    const __m128i remote_bytes = address(remote);
+    auto* out = reinterpret_cast<std::uint8_t*>(&key);
+    _mm_storeu_si128(
+        reinterpret_cast<__m128i*>(out),
+        _mm_unpacklo_epi64(_mm_cvtsi64_si128(static_cast<long long>(header)), local_bytes));
+    // The local address's high half, then the remote's low half.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16),
+                     _mm_castpd_si128(_mm_shuffle_pd(_mm_castsi128_pd(local_bytes),
+                                                     _mm_castsi128_pd(remote_bytes), 0b01)));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 32),
+                     _mm_unpackhi_epi64(remote_bytes, remote_bytes));
+}
+
+void NatTable::outbound_key(const std::uint8_t* ip, const NatPacket& packet, FlowKey& key) {
+    write_key(key, packet.version, packet.protocol, packet.source_port, packet.destination_port,
+              ip + packet.source_offset(), ip + packet.destination_offset());
 }
 
 NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, PeerId peer,
@@ -872,7 +906,8 @@ NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, 
     if (result != NatResult::translated) {
         return {result};
     }
-    FlowKey key = outbound_key(ip, packet);
+    FlowKey key;
+    outbound_key(ip, packet, key);
     const std::uint64_t hash = hasher_(&key);
     return outbound(ip, packet, key, hash, lookup(KeyKind::forward, key, hash), peer, now);
 }
@@ -936,15 +971,12 @@ NatResult NatTable::check_inbound(const std::uint8_t* ip, std::uint32_t length, 
     return NatResult::translated;
 }
 
-NatTable::FlowKey NatTable::inbound_key(const std::uint8_t* ip, const NatPacket& packet) {
-    FlowKey key;
-    key.version = packet.version;
-    key.protocol = packet.protocol;
+void NatTable::inbound_key(const std::uint8_t* ip, const NatPacket& packet, FlowKey& key) {
     // An echo reply carries our identifier; TCP and UDP our port as destination.
-    key.local_port = is_icmp(packet.protocol) ? packet.source_port : packet.destination_port;
-    key.remote_port = is_icmp(packet.protocol) ? 0 : packet.source_port;
-    copy_address(key.remote.data(), ip + packet.source_offset(), packet.v6());
-    return key;
+    const bool icmp = is_icmp(packet.protocol);
+    write_key(key, packet.version, packet.protocol,
+              icmp ? packet.source_port : packet.destination_port,
+              icmp ? std::uint16_t{0} : packet.source_port, nullptr, ip + packet.source_offset());
 }
 
 NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, std::uint64_t now) {
@@ -960,7 +992,9 @@ NatOutcome NatTable::translate_inbound(std::uint8_t* ip, std::uint32_t length, s
     if (error) {
         return inbound_error(ip, packet, now);
     }
-    return inbound(ip, packet, lookup(KeyKind::reverse, inbound_key(ip, packet)), now);
+    FlowKey key;
+    inbound_key(ip, packet, key);
+    return inbound(ip, packet, lookup(KeyKind::reverse, key), now);
 }
 
 bool NatTable::holds_inbound_flow(const std::uint8_t* ip, std::uint32_t length, std::uint64_t now) {
@@ -973,7 +1007,9 @@ bool NatTable::holds_inbound_flow(const std::uint8_t* ip, std::uint32_t length, 
     if (result != NatResult::translated || error) {
         return false;
     }
-    const std::int32_t found = lookup(KeyKind::reverse, inbound_key(ip, packet));
+    FlowKey key;
+    inbound_key(ip, packet, key);
+    const std::int32_t found = lookup(KeyKind::reverse, key);
     return found >= 0 && !expired(entries_[found], now);
 }
 
@@ -1126,7 +1162,7 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
         for (unsigned i = start; i < end; ++i) {
             outcomes[i] = {check_outbound(ips[i], lengths[i], packets[pending])};
             if (outcomes[i].result == NatResult::translated) {
-                keys[pending] = outbound_key(ips[i], packets[pending]);
+                outbound_key(ips[i], packets[pending], keys[pending]);
                 which[pending++] = i;
             } else if (outcomes[i].result == NatResult::fragment) {
                 // After their first fragments, below.
@@ -1179,7 +1215,7 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
                 outcomes[i] = inbound_error(ips[i], packets[pending], now);
                 continue;
             }
-            keys[pending] = inbound_key(ips[i], packets[pending]);
+            inbound_key(ips[i], packets[pending], keys[pending]);
             which[pending++] = i;
         }
         // Inbound packets never add or remove keys, so every hit and miss stays true.
@@ -1220,11 +1256,8 @@ NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std
         return {NatResult::no_flow};
     }
     FlowKey key;
-    key.version = quoted.version;
-    key.protocol = quoted.protocol;
-    key.local_port = quoted.source_port;
-    key.remote_port = quoted.destination_port;
-    copy_address(key.remote.data(), quote + quoted.destination_offset(), quoted.v6());
+    write_key(key, quoted.version, quoted.protocol, quoted.source_port, quoted.destination_port,
+              nullptr, quote + quoted.destination_offset());
     std::int32_t found = lookup(KeyKind::reverse, key);
     if (found < 0 || expired(entries_[found], now)) {
         return {NatResult::no_flow};

@@ -248,8 +248,14 @@ class NatTable {
     NatResult check_outbound(const std::uint8_t* ip, std::uint32_t length, NatPacket& packet) const;
     NatResult check_inbound(const std::uint8_t* ip, std::uint32_t length, NatPacket& packet,
                             bool& error) const;
-    static FlowKey outbound_key(const std::uint8_t* ip, const NatPacket& packet);
-    static FlowKey inbound_key(const std::uint8_t* ip, const NatPacket& packet);
+    // Keys of packets: written in place, whole (write_key()), for the hash to read at once.
+    static void outbound_key(const std::uint8_t* ip, const NatPacket& packet, FlowKey& key);
+    static void inbound_key(const std::uint8_t* ip, const NatPacket& packet, FlowKey& key);
+    // `local` may be null (a reverse key's local address is all zero); addresses are 4 bytes
+    // (IPv4, stored zero-extended) or 16.
+    static void write_key(FlowKey& key, std::uint8_t version, std::uint8_t protocol,
+                          std::uint16_t local_port, std::uint16_t remote_port,
+                          const std::uint8_t* local, const std::uint8_t* remote);
     // A flow has two keys: as its peer sends (forward: the inner tuple) and as the internet
     // answers (reverse: the translated port and the remote end), each in its own index.
     enum class KeyKind : std::uint8_t { forward, reverse };
