@@ -1117,11 +1117,13 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
 // later, read the bucket's first candidate and start its entry; a few more, compare. Each
 // load has a few keys' work to arrive in, and only a few are in flight at once: started for
 // a whole burst at once, the later prefetches found the miss buffers full and were dropped
-// (perf, exit_out/1420/1000: the entry comparison stalled though prefetched).
+// (perf, exit_out/1420/1000: the entry comparison stalled though prefetched). With entries
+// in the last-level cache or further (a million flows), four keys of work were too little
+// for an entry to arrive: eight gained 5-8% at 64 B (bench/RESULTS.md, session 22).
 void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
                            std::uint64_t* hashes) const {
-    constexpr unsigned entry_stage = 4;    // keys between the bucket's prefetch and its read
-    constexpr unsigned compare_stage = 8;  // keys between the bucket's prefetch and the compare
+    constexpr unsigned entry_stage = 6;     // keys between the bucket's prefetch and its read
+    constexpr unsigned compare_stage = 14;  // keys between the bucket's prefetch and the compare
     const FlowIndex& flows = index(kind);
     for (unsigned step = 0; step < count + compare_stage; ++step) {
         if (step < count) {
