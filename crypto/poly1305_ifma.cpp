@@ -59,6 +59,19 @@ struct Multiplier {
     __m512i r0, r1, r2, s1, s2;
 };
 
+// One limb of (a0, a1, a2) * r: a0 * x + a1 * y + a2 * z, as the low and high 52 bits of the
+// 104-bit products summed apart (x, y, z being that limb's r or s terms).
+[[gnu::always_inline]] inline void limb_product(__m512i a0, __m512i a1, __m512i a2, __m512i x,
+                                                __m512i y, __m512i z, __m512i& lo, __m512i& hi) {
+    const __m512i zero = _mm512_setzero_si512();
+    lo = _mm512_madd52lo_epu64(zero, a0, x);
+    lo = _mm512_madd52lo_epu64(lo, a1, y);
+    lo = _mm512_madd52lo_epu64(lo, a2, z);
+    hi = _mm512_madd52hi_epu64(zero, a0, x);
+    hi = _mm512_madd52hi_epu64(hi, a1, y);
+    hi = _mm512_madd52hi_epu64(hi, a2, z);
+}
+
 // h = (h + m) * r mod p (partly reduced) in every lane, m being the 16-byte block whose low
 // and high halves are t0 and t1.
 [[gnu::always_inline]] inline void absorb(__m512i& h0, __m512i& h1, __m512i& h2,
@@ -66,7 +79,6 @@ struct Multiplier {
     const __m512i mask44v = _mm512_set1_epi64(static_cast<long long>(mask44));
     const __m512i mask42v = _mm512_set1_epi64(static_cast<long long>(mask42));
     const __m512i hibit = _mm512_set1_epi64(static_cast<long long>(high_bit));
-    const __m512i zero = _mm512_setzero_si512();
     __m512i a0 = _mm512_add_epi64(h0, _mm512_and_si512(t0, mask44v));
     __m512i a1 = _mm512_add_epi64(
         h1, _mm512_and_si512(_mm512_or_si512(_mm512_srli_epi64(t0, 44), _mm512_slli_epi64(t1, 20)),
@@ -74,24 +86,10 @@ struct Multiplier {
     __m512i a2 = _mm512_add_epi64(
         h2, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi64(t1, 24), mask42v), hibit));
 
-    __m512i lo0 = _mm512_madd52lo_epu64(zero, a0, m.r0);
-    lo0 = _mm512_madd52lo_epu64(lo0, a1, m.s2);
-    lo0 = _mm512_madd52lo_epu64(lo0, a2, m.s1);
-    __m512i hi0 = _mm512_madd52hi_epu64(zero, a0, m.r0);
-    hi0 = _mm512_madd52hi_epu64(hi0, a1, m.s2);
-    hi0 = _mm512_madd52hi_epu64(hi0, a2, m.s1);
-    __m512i lo1 = _mm512_madd52lo_epu64(zero, a0, m.r1);
-    lo1 = _mm512_madd52lo_epu64(lo1, a1, m.r0);
-    lo1 = _mm512_madd52lo_epu64(lo1, a2, m.s2);
-    __m512i hi1 = _mm512_madd52hi_epu64(zero, a0, m.r1);
-    hi1 = _mm512_madd52hi_epu64(hi1, a1, m.r0);
-    hi1 = _mm512_madd52hi_epu64(hi1, a2, m.s2);
-    __m512i lo2 = _mm512_madd52lo_epu64(zero, a0, m.r2);
-    lo2 = _mm512_madd52lo_epu64(lo2, a1, m.r1);
-    lo2 = _mm512_madd52lo_epu64(lo2, a2, m.r0);
-    __m512i hi2 = _mm512_madd52hi_epu64(zero, a0, m.r2);
-    hi2 = _mm512_madd52hi_epu64(hi2, a1, m.r1);
-    hi2 = _mm512_madd52hi_epu64(hi2, a2, m.r0);
+    __m512i lo0, hi0, lo1, hi1, lo2, hi2;
+    limb_product(a0, a1, a2, m.r0, m.s2, m.s1, lo0, hi0);
+    limb_product(a0, a1, a2, m.r1, m.r0, m.s2, lo1, hi1);
+    limb_product(a0, a1, a2, m.r2, m.r1, m.r0, lo2, hi2);
 
     // A product is lo + hi * 2^52; carry in radix 2^44 (2^42 for the top limb).
     __m512i c = _mm512_add_epi64(_mm512_srli_epi64(lo0, 44), _mm512_slli_epi64(hi0, 8));
