@@ -127,18 +127,17 @@ struct Multiplier {
 // low halves to t0 and high halves to t1 in lane order. Even lanes fill the 128-bit slots of
 // one register and odd lanes of the other, so unpacking pairs them back in order. Cheaper than
 // two gathers, which is what the blocks past some lane's last full block still take.
-[[gnu::always_inline]] inline void load_full_blocks(const std::uint8_t* const lane[8], u64 block,
-                                                    __m512i& t0, __m512i& t1) {
-    const std::size_t at = block * 16;
-    auto pair = [at](const std::uint8_t* low, const std::uint8_t* high) {
+[[gnu::always_inline]] inline void load_full_blocks(const u64 message[8], u64 block, __m512i& t0,
+                                                    __m512i& t1) {
+    const u64 at = block * 16;
+    auto pair = [&message, at](unsigned low, unsigned high) {
         return _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(low + at))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(high + at)), 1);
+            _mm256_castsi128_si256(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(message[low] + at))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(message[high] + at)), 1);
     };
-    const __m512i even = _mm512_inserti64x4(_mm512_castsi256_si512(pair(lane[0], lane[2])),
-                                            pair(lane[4], lane[6]), 1);
-    const __m512i odd = _mm512_inserti64x4(_mm512_castsi256_si512(pair(lane[1], lane[3])),
-                                           pair(lane[5], lane[7]), 1);
+    const __m512i even = _mm512_inserti64x4(_mm512_castsi256_si512(pair(0, 2)), pair(4, 6), 1);
+    const __m512i odd = _mm512_inserti64x4(_mm512_castsi256_si512(pair(1, 3)), pair(5, 7), 1);
     t0 = _mm512_unpacklo_epi64(even, odd);
     t1 = _mm512_unpackhi_epi64(even, odd);
 }
@@ -177,16 +176,16 @@ void aead_tags_x8(std::uint8_t* const tags[8], const std::uint8_t (*keys)[64],
     const __m512i zero = _mm512_setzero_si512();
     __m512i h0 = zero, h1 = zero, h2 = zero;
 
-    // Blocks every lane has: plain loads. Idle lanes read lane 0's (their h is never used).
-    const std::uint8_t* lane[8];
-    for (unsigned l = 0; l < 8; ++l) {
-        lane[l] = l < count ? ciphertexts[l] : ciphertexts[0];
+    // Blocks every lane has: plain loads. Idle lanes read lane 0's message (their h is never
+    // used, and the gathers below leave them out).
+    for (unsigned l = count; l < 8; ++l) {
+        message[l] = message[0];
     }
     u64 b = 0;
     for (; b < all_full; ++b) {
         prefetch_ahead(message, lengths, count, b);
         __m512i t0, t1;
-        load_full_blocks(lane, b, t0, t1);
+        load_full_blocks(message, b, t0, t1);
         absorb(h0, h1, h2, m, t0, t1);
     }
 
