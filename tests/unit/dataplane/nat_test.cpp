@@ -1018,6 +1018,26 @@ TEST(NatLimits, AFullTableRefusesNewFlowsAndKeepsTheOldOnes) {
     }
 }
 
+// Expiry takes both of a flow's keys out of their indexes (rebuilt from its record, as the
+// packets' keys were built from their headers): a key left behind would hold its slot, and a
+// table cycling through many short flows would soon refuse every new one as full.
+TEST(NatLimits, ExpiredFlowsLeaveBothIndexes) {
+    auto table = make_table(test_options(8));
+    for (std::uint16_t round = 0; round < 100; ++round) {
+        const std::uint64_t now = round * 1000u;
+        for (std::uint16_t i = 0; i < 8; ++i) {
+            const Spec flow = client_spec(i % 2 == 1, Proto::udp,
+                                          static_cast<std::uint16_t>(1000 + round * 8 + i));
+            Bytes packet = build(flow);
+            ASSERT_EQ(out(*table, packet, now).result, NatResult::translated)
+                << "round " << round << " flow " << i;
+        }
+        ASSERT_EQ(expire_all(*table, now + 999).size(), 8u) << "round " << round;
+    }
+    EXPECT_EQ(table->counters().created, 800u);
+    EXPECT_EQ(table->counters().refused, 0u);
+}
+
 TEST(NatLimits, BadOptionsAreRefusedAtConstruction) {
     EXPECT_THROW(make_table(test_options(4)), std::invalid_argument);
     EXPECT_THROW(make_table(test_options(64, {10, 9})), std::invalid_argument);
