@@ -614,23 +614,17 @@ void NatTable::release() {
 
 NatTable::FlowKey NatTable::forward_key(const NatFlowRecord& record) {
     FlowKey key;
-    key.version = record.inner_address.is_v6 ? 6 : 4;
-    key.protocol = record.protocol;
-    key.local_port = record.inner_port;
-    key.remote_port = record.remote_port;
-    key.local = record.inner_address.bytes;
-    key.remote = record.remote_address.bytes;
+    write_key(key, record.inner_address.is_v6 ? 6 : 4, record.protocol, record.inner_port,
+              record.remote_port, record.inner_address.bytes.data(),
+              record.remote_address.bytes.data());
     return key;
 }
 
 // The uplink address is the same for every flow of a family, so it is not part of the key.
 NatTable::FlowKey NatTable::reverse_key(const NatFlowRecord& record) {
     FlowKey key;
-    key.version = record.inner_address.is_v6 ? 6 : 4;
-    key.protocol = record.protocol;
-    key.local_port = record.translated_port;
-    key.remote_port = record.remote_port;
-    key.remote = record.remote_address.bytes;
+    write_key(key, record.inner_address.is_v6 ? 6 : 4, record.protocol, record.translated_port,
+              record.remote_port, nullptr, record.remote_address.bytes.data());
     return key;
 }
 
@@ -719,11 +713,9 @@ NatResult NatTable::create(const FlowKey& forward, std::uint64_t forward_hash, P
     if (free_count_ == 0) {
         return NatResult::table_full;
     }
-    FlowKey reverse;
-    reverse.version = forward.version;
-    reverse.protocol = forward.protocol;
-    reverse.remote_port = forward.remote_port;
-    reverse.remote = forward.remote;
+    FlowKey reverse;  // its port is find_port()'s to choose
+    write_key(reverse, forward.version, forward.protocol, 0, forward.remote_port, nullptr,
+              forward.remote.data());
     unsigned pool = pool_of(forward.protocol);
     if (!find_port(pool, reverse)) {
         return NatResult::ports_exhausted;
