@@ -1105,36 +1105,31 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
 
 // ---- bursts: one pipelined look-up for up to 32 packets, then the translations ------------
 
-// A three-stage software pipeline over the keys: hash and start the home bucket; a few keys
-// later, read the bucket's first candidate and start its entry; a few more, compare. Each
-// load has a few keys' work to arrive in, and only a few are in flight at once: started for
-// a whole burst at once, the later prefetches found the miss buffers full and were dropped
-// (perf, exit_out/1420/1000: the entry comparison stalled though prefetched). With entries
-// in the last-level cache or further (a million flows), four keys of work were too little
-// for an entry to arrive: eight gained 5-8% at 64 B (bench/RESULTS.md, session 22).
+// Three passes over the burst's keys: hash each and start its home bucket; read each bucket's
+// first candidate and start its entry; compare. Each line has the rest of the burst's work in
+// that pass to arrive in. A pipeline a few keys deep (buckets read 6 keys after their hash,
+// compared 14 after) had kept fewer loads in flight, for fear of full miss buffers dropping
+// prefetches (an Intel host, session 11), but on a host whose memory answers in 300 ns it
+// waited for most lines: with a million flows, whole passes took exit_out/64 from 3.16 to
+// 4.45 Mpps and exit_out/1420 from 1.08 to 1.41 (bench/RESULTS.md, session 23).
 void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
                            std::uint64_t* hashes) const {
-    constexpr unsigned entry_stage = 6;     // keys between the bucket's prefetch and its read
-    constexpr unsigned compare_stage = 14;  // keys between the bucket's prefetch and the compare
     const FlowIndex& flows = index(kind);
-    for (unsigned step = 0; step < count + compare_stage; ++step) {
-        if (step < count) {
-            hashes[step] = hasher_(&keys[step]);
-            flows.prefetch(hashes[step]);
+    for (unsigned i = 0; i < count; ++i) {
+        hashes[i] = hasher_(&keys[i]);
+        flows.prefetch(hashes[i]);
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        const std::int32_t candidate = flows.first_candidate(hashes[i]);
+        if (candidate >= 0) {
+            const auto* entry = reinterpret_cast<const std::uint8_t*>(&entries_[candidate]);
+            rte_prefetch0(entry);
+            rte_prefetch0(entry + RTE_CACHE_LINE_SIZE);
         }
-        if (step >= entry_stage && step - entry_stage < count) {
-            const std::int32_t candidate = flows.first_candidate(hashes[step - entry_stage]);
-            if (candidate >= 0) {
-                const auto* entry = reinterpret_cast<const std::uint8_t*>(&entries_[candidate]);
-                rte_prefetch0(entry);
-                rte_prefetch0(entry + RTE_CACHE_LINE_SIZE);
-            }
-        }
-        if (step >= compare_stage) {
-            const unsigned i = step - compare_stage;
-            found[i] = flows.find(hashes[i],
-                                  [&](std::uint32_t entry) { return holds(entry, kind, keys[i]); });
-        }
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        found[i] =
+            flows.find(hashes[i], [&](std::uint32_t entry) { return holds(entry, kind, keys[i]); });
     }
 }
 
