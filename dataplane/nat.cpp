@@ -114,6 +114,11 @@ std::uint32_t checksum_offset(std::uint8_t protocol) {
 // summed as they lie in memory and the checksum field is read and written the same way.
 class ChecksumDelta {
   public:
+    ChecksumDelta() = default;
+    // A sum taken earlier (sum()), such as a flow's translation sums (NatTable::Entry).
+    explicit ChecksumDelta(std::uint64_t sum) : sum_(sum) {}
+    std::uint64_t sum() const { return sum_; }
+
     // `length` bytes (even, at an even offset from the start of what the checksum covers)
     // change from `before` to `after`: add ~m + m' for each word.
     void replace(const std::uint8_t* before, const std::uint8_t* after, std::uint32_t length) {
@@ -133,12 +138,13 @@ class ChecksumDelta {
     void add(const ChecksumDelta& other) { sum_ += other.sum_; }
 
     // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). Eqn. 2 could produce 0xFFFF where a full
-    // recomputation gives 0x0000; eqn. 3 cannot.
+    // recomputation gives 0x0000; eqn. 3 cannot. Two folds carry a sum below 2^32 around
+    // into 16 bits (the first leaves at most 0x1FFFE, the second's carry cannot carry again);
+    // sums stay far below that: a few dozen words.
     void apply(std::uint8_t* checksum) const {
         std::uint64_t sum = static_cast<std::uint16_t>(~load16(checksum)) + sum_;
-        while (sum >> 16) {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        sum += sum >> 16;
         store16(checksum, static_cast<std::uint16_t>(~sum));
     }
 
@@ -158,24 +164,39 @@ void apply_udp(std::uint8_t* checksum, const ChecksumDelta& delta) {
     }
 }
 
-// Moves one end of a packet (address at `address_offset` from the IP header, port at
-// `port_offset` from the transport header) to `address`:`port` and fixes the IPv4 header
-// checksum and, when the bytes hold it, the transport checksum. With ReportWritten, returns
-// the change of every byte it wrote, which is what a checksum covering the whole packet (the
-// ICMP error that quotes it) must absorb; the per-packet translations do not need it, and
-// skip its bookkeeping (a fifth of this function in callgrind of exit_in/64/1000).
-template <bool ReportWritten>
-ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint32_t address_offset,
-                            const IpAddress& address, std::uint32_t port_offset,
-                            std::uint16_t port) {
-    std::uint8_t* l4 = ip + packet.l4;
-    std::uint8_t port_bytes[2];
-    store_be16(port_bytes, port);
+// The change of one end of a packet: an address (4 or 16 bytes) and a port, each from what it
+// is to what it becomes.
+struct EndpointChange {
+    ChecksumDelta address;
+    ChecksumDelta port;
+};
 
-    ChecksumDelta address_delta;
-    address_delta.replace_address(ip + address_offset, address.bytes.data(), packet.v6());
-    ChecksumDelta port_delta;
-    port_delta.replace(l4 + port_offset, port_bytes, 2);
+EndpointChange endpoint_change(const std::uint8_t* address_before,
+                               const std::uint8_t* address_after, bool v6,
+                               const std::uint8_t* port_before, std::uint16_t port_after) {
+    std::uint8_t port_bytes[2];
+    store_be16(port_bytes, port_after);
+    EndpointChange change;
+    change.address.replace_address(address_before, address_after, v6);
+    change.port.replace(port_before, port_bytes, 2);
+    return change;
+}
+
+// Moves one end of a packet (address at `address_offset` from the IP header, port at
+// `port_offset` from the transport header) to `address`:`port`, which changes the checksums by
+// `change`, and fixes the IPv4 header checksum and, when the bytes hold it, the transport
+// checksum. With ReportWritten, returns the change of every byte it wrote, which is what a
+// checksum covering the whole packet (the ICMP error that quotes it) must absorb; the
+// per-packet translations do not need it, and skip its bookkeeping (a fifth of this function
+// in callgrind of exit_in/64/1000).
+template <bool ReportWritten>
+[[gnu::always_inline]] inline ChecksumDelta rewrite_endpoint(
+    std::uint8_t* ip, const NatPacket& packet, std::uint32_t address_offset,
+    const IpAddress& address, std::uint32_t port_offset, std::uint16_t port,
+    const EndpointChange& change) {
+    std::uint8_t* l4 = ip + packet.l4;
+    const ChecksumDelta& address_delta = change.address;
+    const ChecksumDelta& port_delta = change.port;
     ChecksumDelta written;
     if constexpr (ReportWritten) {
         written = address_delta;
@@ -209,8 +230,19 @@ ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint
         }
     }
     copy_address(ip + address_offset, address.bytes.data(), packet.v6());
-    std::memcpy(l4 + port_offset, port_bytes, 2);
+    store_be16(l4 + port_offset, port);
     return written;
+}
+
+// rewrite_endpoint(), with the change summed from the packet's own bytes.
+template <bool ReportWritten>
+ChecksumDelta move_endpoint(std::uint8_t* ip, const NatPacket& packet, std::uint32_t address_offset,
+                            const IpAddress& address, std::uint32_t port_offset,
+                            std::uint16_t port) {
+    const EndpointChange change = endpoint_change(ip + address_offset, address.bytes.data(),
+                                                  packet.v6(), ip + packet.l4 + port_offset, port);
+    return rewrite_endpoint<ReportWritten>(ip, packet, address_offset, address, port_offset, port,
+                                           change);
 }
 
 // Moves one end of a datagram's later fragment, which carries no transport header: the address,
@@ -746,9 +778,28 @@ NatResult NatTable::create(const FlowKey& forward, std::uint64_t forward_hash, P
     record.remote_port = forward.remote_port;
     record.translated_port = reverse.local_port;
     record.created = record.last_seen = now;
+    sum_translations(entry);
     ++counters_.created;
     ++counters_.active;
     return NatResult::translated;
+}
+
+void NatTable::sum_translations(Entry& entry) const {
+    const NatFlowRecord& record = entry.record;
+    const bool v6 = record.inner_address.is_v6;
+    const std::uint8_t* inner = record.inner_address.bytes.data();
+    const std::uint8_t* outer = uplink(v6).bytes.data();
+    std::uint8_t inner_port[2], translated_port[2];
+    store_be16(inner_port, record.inner_port);
+    store_be16(translated_port, record.translated_port);
+    const EndpointChange outbound =
+        endpoint_change(inner, outer, v6, inner_port, record.translated_port);
+    const EndpointChange inbound =
+        endpoint_change(outer, inner, v6, translated_port, record.inner_port);
+    entry.outbound_address_sum = static_cast<std::uint32_t>(outbound.address.sum());
+    entry.outbound_port_sum = static_cast<std::uint32_t>(outbound.port.sum());
+    entry.inbound_address_sum = static_cast<std::uint32_t>(inbound.address.sum());
+    entry.inbound_port_sum = static_cast<std::uint32_t>(inbound.port.sum());
 }
 
 void NatTable::push_pending(const NatFlowRecord& record) {
@@ -927,9 +978,12 @@ NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const F
     if (packet.fragment == NatPacket::Fragment::first) [[unlikely]] {
         remember_first_fragment(ip, packet, FragmentDirection::to_uplink, outcome.flow, now);
     }
-    NatFlowRecord& record = entries_[outcome.flow].record;
-    move_endpoint<false>(ip, packet, packet.source_offset(), uplink(packet.v6()),
-                         source_port_offset(packet.protocol), record.translated_port);
+    Entry& entry = entries_[outcome.flow];
+    NatFlowRecord& record = entry.record;
+    rewrite_endpoint<false>(
+        ip, packet, packet.source_offset(), uplink(packet.v6()),
+        source_port_offset(packet.protocol), record.translated_port,
+        {ChecksumDelta(entry.outbound_address_sum), ChecksumDelta(entry.outbound_port_sum)});
     ++record.packets_out;
     record.bytes_out += packet.end;
     record.last_seen = now;
@@ -1089,9 +1143,12 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
         remember_first_fragment(ip, packet, FragmentDirection::from_uplink,
                                 static_cast<std::uint32_t>(found), now);
     }
-    NatFlowRecord& record = entries_[found].record;
-    move_endpoint<false>(ip, packet, packet.destination_offset(), record.inner_address,
-                         destination_port_offset(packet.protocol), record.inner_port);
+    Entry& entry = entries_[found];
+    NatFlowRecord& record = entry.record;
+    rewrite_endpoint<false>(
+        ip, packet, packet.destination_offset(), record.inner_address,
+        destination_port_offset(packet.protocol), record.inner_port,
+        {ChecksumDelta(entry.inbound_address_sum), ChecksumDelta(entry.inbound_port_sum)});
     ++record.packets_in;
     record.bytes_in += packet.end;
     record.last_seen = now;

@@ -233,6 +233,13 @@ class NatTable {
     struct alignas(64) Entry {
         NatFlowRecord record;
         bool live = false;
+        // What each translation adds to the checksums it fixes (RFC 1624's ~m + m' over the
+        // words it replaces), summed when the flow is created: the words replaced are always
+        // the flow's own (outbound the inner source address and port, inbound the uplink
+        // address and translated port), so summing them per packet redid the same sums (76
+        // instructions a packet in callgrind of exit_out/64/1000).
+        std::uint32_t outbound_address_sum = 0, outbound_port_sum = 0;
+        std::uint32_t inbound_address_sum = 0, inbound_port_sum = 0;
     };
     static_assert(sizeof(Entry) == 128);
 
@@ -298,6 +305,8 @@ class NatTable {
     std::uint64_t timeout(const NatFlowRecord& record) const;
     NatResult create(const FlowKey& forward, std::uint64_t forward_hash, PeerId peer,
                      std::uint64_t now, std::uint32_t& index);
+    // Fills the entry's translation sums from its record (addresses and ports set).
+    void sum_translations(Entry& entry) const;
     void restart(Entry& entry, PeerId peer, std::uint64_t now);
     void remove(std::uint32_t index);
     void push_pending(const NatFlowRecord& record);
