@@ -1160,30 +1160,33 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
             .flow = static_cast<std::uint32_t>(found)};
 }
 
-// ---- bursts: the look-ups of up to 32 packets in three passes, then the translations ------
+// ---- bursts: one pipelined look-up for up to 32 packets, then the translations ------------
 
-// A burst's look-ups take three passes over its keys: each key is hashed and its home bucket
-// starts loading (start_lookup); each bucket's first candidate entry starts loading
-// (prefetch_candidate); each key is compared, and its packet translated at once. Each line
-// has the rest of the burst's work in that pass to arrive in. A pipeline a few keys deep
-// (buckets read 6 keys after their hash, compared 14 after) had kept fewer loads in flight,
-// for fear of full miss buffers dropping prefetches (an Intel host, session 11), but on a
-// host whose memory answers in 300 ns it waited for most lines: with a million flows, whole
-// passes took exit_out/64 from 3.16 to 4.45 Mpps and exit_out/1420 from 1.08 to 1.41
-// (bench/RESULTS.md, session 23). Comparing in the translating pass, not a pass of its own,
-// also sees the flows an earlier packet of the same burst created.
-std::uint64_t NatTable::start_lookup(KeyKind kind, const FlowKey& key) const {
-    const std::uint64_t hash = hasher_(&key);
-    index(kind).prefetch(hash);
-    return hash;
-}
-
-void NatTable::prefetch_candidate(KeyKind kind, std::uint64_t hash) const {
-    const std::int32_t candidate = index(kind).first_candidate(hash);
-    if (candidate >= 0) {
-        const auto* entry = reinterpret_cast<const std::uint8_t*>(&entries_[candidate]);
-        rte_prefetch0(entry);
-        rte_prefetch0(entry + RTE_CACHE_LINE_SIZE);
+// Three passes over the burst's keys: hash each and start its home bucket; read each bucket's
+// first candidate and start its entry; compare. Each line has the rest of the burst's work in
+// that pass to arrive in. A pipeline a few keys deep (buckets read 6 keys after their hash,
+// compared 14 after) had kept fewer loads in flight, for fear of full miss buffers dropping
+// prefetches (an Intel host, session 11), but on a host whose memory answers in 300 ns it
+// waited for most lines: with a million flows, whole passes took exit_out/64 from 3.16 to
+// 4.45 Mpps and exit_out/1420 from 1.08 to 1.41 (bench/RESULTS.md, session 23).
+void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
+                           std::uint64_t* hashes) const {
+    const FlowIndex& flows = index(kind);
+    for (unsigned i = 0; i < count; ++i) {
+        hashes[i] = hasher_(&keys[i]);
+        flows.prefetch(hashes[i]);
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        const std::int32_t candidate = flows.first_candidate(hashes[i]);
+        if (candidate >= 0) {
+            const auto* entry = reinterpret_cast<const std::uint8_t*>(&entries_[candidate]);
+            rte_prefetch0(entry);
+            rte_prefetch0(entry + RTE_CACHE_LINE_SIZE);
+        }
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        found[i] =
+            flows.find(hashes[i], [&](std::uint32_t entry) { return holds(entry, kind, keys[i]); });
     }
 }
 
@@ -1193,6 +1196,7 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
     NatPacket packets[nat_burst_max];
     FlowKey keys[nat_burst_max];
     unsigned which[nat_burst_max];
+    std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
     // Later fragments, translated after the burst's other packets (their first fragments).
     unsigned fragments[nat_burst_max];
@@ -1205,7 +1209,6 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
             outcomes[i] = {check_outbound(ips[i], lengths[i], packets[pending])};
             if (outcomes[i].result == NatResult::translated) {
                 outbound_key(ips[i], packets[pending], keys[pending]);
-                hashes[pending] = start_lookup(KeyKind::forward, keys[pending]);
                 which[pending++] = i;
             } else if (outcomes[i].result == NatResult::fragment) {
                 // After their first fragments, below.
@@ -1213,13 +1216,13 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
                 fragments[later_fragments++] = i;
             }
         }
+        lookup_bulk(KeyKind::forward, keys, pending, found, hashes);
         for (unsigned j = 0; j < pending; ++j) {
-            prefetch_candidate(KeyKind::forward, hashes[j]);
-        }
-        for (unsigned j = 0; j < pending; ++j) {
-            const unsigned i = which[j];
-            const std::int32_t found = lookup(KeyKind::forward, keys[j], hashes[j]);
-            outcomes[i] = outbound(ips[i], packets[j], keys[j], hashes[j], found, peers[i], now);
+            unsigned i = which[j];
+            // A miss may have been created by an earlier packet of this burst: look again.
+            std::int32_t index =
+                found[j] >= 0 ? found[j] : lookup(KeyKind::forward, keys[j], hashes[j]);
+            outcomes[i] = outbound(ips[i], packets[j], keys[j], hashes[j], index, peers[i], now);
         }
         for (unsigned f = 0; f < later_fragments; ++f) {
             const unsigned i = fragments[f];
@@ -1233,6 +1236,7 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
     NatPacket packets[nat_burst_max];
     FlowKey keys[nat_burst_max];
     unsigned which[nat_burst_max];
+    std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
     // Later fragments, translated after the burst's other packets (their first fragments).
     unsigned fragments[nat_burst_max];
@@ -1258,15 +1262,12 @@ void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint
                 continue;
             }
             inbound_key(ips[i], packets[pending], keys[pending]);
-            hashes[pending] = start_lookup(KeyKind::reverse, keys[pending]);
             which[pending++] = i;
         }
+        // Inbound packets never add or remove keys, so every hit and miss stays true.
+        lookup_bulk(KeyKind::reverse, keys, pending, found, hashes);
         for (unsigned j = 0; j < pending; ++j) {
-            prefetch_candidate(KeyKind::reverse, hashes[j]);
-        }
-        for (unsigned j = 0; j < pending; ++j) {
-            const std::int32_t found = lookup(KeyKind::reverse, keys[j], hashes[j]);
-            outcomes[which[j]] = inbound(ips[which[j]], packets[j], found, now);
+            outcomes[which[j]] = inbound(ips[which[j]], packets[j], found[j], now);
         }
         for (unsigned f = 0; f < later_fragments; ++f) {
             const unsigned i = fragments[f];

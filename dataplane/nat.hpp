@@ -272,10 +272,9 @@ class NatTable {
     // Whether entry `index` holds the flow `key` names: compared with the entry's own record,
     // which the translation reads next anyway.
     bool holds(std::uint32_t index, KeyKind kind, const FlowKey& key) const;
-    // The bursts' look-ups, pass by pass (nat.cpp): the key's hash, whose home bucket starts
-    // loading; then the entry that bucket names first starts loading; then lookup().
-    std::uint64_t start_lookup(KeyKind kind, const FlowKey& key) const;
-    void prefetch_candidate(KeyKind kind, std::uint64_t hash) const;
+    // Also leaves each key's hash in `hashes`, for a second look or a new flow's insertion.
+    void lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
+                     std::uint64_t* hashes) const;
     // `hash` is hasher_(&key): a new flow is inserted under it without hashing again.
     NatOutcome outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
                         std::uint64_t hash, std::int32_t found, PeerId peer, std::uint64_t now);
