@@ -110,14 +110,7 @@ void LocalDestinations::add(const Prefix& prefix) {
     v6_first_.mark(0x00, 8);  // ::ffff:a.b.c.d is judged as a.b.c.d
 }
 
-std::uint32_t LocalDestinations::host_v4(const IpAddress& address) {
-    return rte_be_to_cpu_32(address.v4_network_order());
-}
-
-bool LocalDestinations::is_local_v4(std::uint32_t address) const {
-    if (!v4_first_.may_hold(static_cast<std::uint8_t>(address >> 24))) {
-        return false;
-    }
+bool LocalDestinations::in_v4_ranges(std::uint32_t address) const {
     for (std::size_t i = 0; i < v4_count_; ++i) {
         if ((address & v4_[i].mask) == v4_[i].network) {
             return true;
@@ -126,10 +119,7 @@ bool LocalDestinations::is_local_v4(std::uint32_t address) const {
     return false;
 }
 
-bool LocalDestinations::is_local_v6(const IpAddress& address) const {
-    if (!v6_first_.may_hold(address.bytes[0])) {
-        return false;
-    }
+bool LocalDestinations::in_v6_ranges(const IpAddress& address) const {
     if (is_v4_mapped(address)) {
         std::uint32_t embedded;
         std::memcpy(&embedded, address.bytes.data() + 12, 4);

@@ -72,9 +72,20 @@ class LocalDestinations {
         std::array<std::uint64_t, 4> bits_{};
     };
 
-    static std::uint32_t host_v4(const IpAddress& address);
-    bool is_local_v4(std::uint32_t address) const;
-    bool is_local_v6(const IpAddress& address) const;
+    static std::uint32_t host_v4(const IpAddress& address) {
+        return __builtin_bswap32(address.v4_network_order());
+    }
+    // Inline, the first byte's test: the exit path asks twice a packet, and public addresses
+    // (nearly all) need nothing more.
+    bool is_local_v4(std::uint32_t address) const {
+        return v4_first_.may_hold(static_cast<std::uint8_t>(address >> 24)) &&
+               in_v4_ranges(address);
+    }
+    bool is_local_v6(const IpAddress& address) const {
+        return v6_first_.may_hold(address.bytes[0]) && in_v6_ranges(address);
+    }
+    bool in_v4_ranges(std::uint32_t address) const;
+    bool in_v6_ranges(const IpAddress& address) const;
     void add(const Prefix& prefix);
 
     std::array<RangeV4, builtin_v4 + max_attached> v4_{};

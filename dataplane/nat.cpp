@@ -1168,7 +1168,10 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
 // compared 14 after) had kept fewer loads in flight, for fear of full miss buffers dropping
 // prefetches (an Intel host, session 11), but on a host whose memory answers in 300 ns it
 // waited for most lines: with a million flows, whole passes took exit_out/64 from 3.16 to
-// 4.45 Mpps and exit_out/1420 from 1.08 to 1.41 (bench/RESULTS.md, session 23).
+// 4.45 Mpps and exit_out/1420 from 1.08 to 1.41 (bench/RESULTS.md, session 23). The passes
+// stay whole and tight: hashing in the loop that parses and builds the keys, or comparing in
+// the loop that translates, saved a few instructions and lost a quarter of the million-flow
+// rate (exit_in/64/1000000 6.06 -> 4.48 Mpps, session 24).
 void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, std::int32_t* found,
                            std::uint64_t* hashes) const {
     const FlowIndex& flows = index(kind);
@@ -1332,14 +1335,7 @@ NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std
 
 // ---- MSS clamping -----------------------------------------------------------------------------
 
-bool clamp_tcp_mss(std::uint8_t* ip, std::uint32_t length, std::uint16_t max_mss) {
-    // Nearly every packet is answered by its protocol byte, without the parse: the exit path
-    // calls this for each one (a profile of exit_out/64/1000 had 49 instructions a UDP packet).
-    if (length >= 40 && ((ip[0] >> 4) == 4 ? ip[9] != protocol_tcp
-                                           : (ip[0] >> 4) == 6 && (ip[6] == protocol_udp ||
-                                                                   ip[6] == protocol_icmpv6))) {
-        return false;
-    }
+bool clamp_tcp_segment_mss(std::uint8_t* ip, std::uint32_t length, std::uint16_t max_mss) {
     NatPacket packet;
     if (parse(ip, length, false, packet) != NatResult::translated ||
         packet.protocol != protocol_tcp || !(packet.tcp_flags & tcp_syn)) {

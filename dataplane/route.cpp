@@ -18,13 +18,6 @@ constexpr std::uint8_t reply_ttl = 64;
 
 }  // namespace
 
-IpAddress destination_of(const rte_mbuf* packet) {
-    if (is_ipv6_packet(packet)) {
-        return IpAddress::v6(rte_pktmbuf_mtod(packet, const rte_ipv6_hdr*)->dst_addr);
-    }
-    return IpAddress::v4(rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->dst_addr);
-}
-
 namespace {
 
 bool answer_echo_v4(rte_mbuf* packet) {
@@ -75,27 +68,6 @@ bool answer_echo_v6(rte_mbuf* packet) {
 
 }  // namespace
 
-bool decrement_ttl(rte_mbuf* packet) {
-    if (is_ipv6_packet(packet)) {
-        auto* ip = rte_pktmbuf_mtod(packet, rte_ipv6_hdr*);
-        if (ip->hop_limits <= 1) {
-            return false;
-        }
-        ip->hop_limits--;
-        return true;
-    }
-    auto* ip = rte_pktmbuf_mtod(packet, rte_ipv4_hdr*);
-    if (ip->time_to_live <= 1) {
-        return false;
-    }
-    ip->time_to_live--;
-    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100.
-    std::uint32_t sum = rte_be_to_cpu_16(ip->hdr_checksum) + 0x0100;
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    ip->hdr_checksum = rte_cpu_to_be_16(static_cast<std::uint16_t>(sum));
-    return true;
-}
-
 bool answer_echo_request(rte_mbuf* packet) {
     return is_ipv6_packet(packet) ? answer_echo_v6(packet) : answer_echo_v4(packet);
 }
@@ -106,13 +78,6 @@ bool answer_echo(rte_mbuf* packet, const IpAddress& destination, const GatewayAd
         return false;
     }
     return answer_echo_request(packet);
-}
-
-bool fits_or_may_split(const rte_mbuf* packet, std::uint32_t mtu) {
-    return rte_pktmbuf_data_len(packet) <= mtu ||
-           (!is_ipv6_packet(packet) &&
-            (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
-             rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0);
 }
 
 bool become_icmp_error(rte_mbuf* packet, IcmpError kind, Drop reason, WorkerContext& worker,

@@ -14,6 +14,8 @@
 // this worker's encap. Worker lcore only.
 #pragma once
 
+#include <rte_ip.h>
+
 #include "dataplane/burst.hpp"
 #include "dataplane/context.hpp"
 #include "dataplane/icmp_error.hpp"
@@ -33,8 +35,14 @@ bool answer_echo_request(rte_mbuf* packet);
 
 // Whether the packet may go on to a link of `mtu` bytes: it fits, or a router may split it to
 // fit (IPv4 without "don't fragment"; IPv6 routers never fragment, RFC 8200 §5). Otherwise its
-// sender is owed "fragmentation needed" / "packet too big".
-bool fits_or_may_split(const rte_mbuf* packet, std::uint32_t mtu);
+// sender is owed "fragmentation needed" / "packet too big". Inline, as the two below: route
+// and the exit path ask for every packet.
+inline bool fits_or_may_split(const rte_mbuf* packet, std::uint32_t mtu) {
+    return rte_pktmbuf_data_len(packet) <= mtu ||
+           (!is_ipv6_packet(packet) &&
+            (rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->fragment_offset &
+             rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0);
+}
 
 // The gateway's own ICMP errors (icmp_error.hpp), within the worker's ICMP rate.
 //
@@ -50,10 +58,35 @@ bool answer_sender_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Wor
                               std::uint32_t mtu, std::uint64_t now);
 
 // The destination of an inner IPv4 or IPv6 packet (data at the IP header).
-IpAddress destination_of(const rte_mbuf* packet);
+inline IpAddress destination_of(const rte_mbuf* packet) {
+    if (is_ipv6_packet(packet)) {
+        return IpAddress::v6(rte_pktmbuf_mtod(packet, const rte_ipv6_hdr*)->dst_addr);
+    }
+    return IpAddress::v4(rte_pktmbuf_mtod(packet, const rte_ipv4_hdr*)->dst_addr);
+}
 
 // A router decrements TTL (IPv4, with an incremental checksum update, RFC 1624) or the hop
 // limit (IPv6). False, the packet untouched, when it has run out.
-bool decrement_ttl(rte_mbuf* packet);
+inline bool decrement_ttl(rte_mbuf* packet) {
+    if (is_ipv6_packet(packet)) {
+        auto* ip = rte_pktmbuf_mtod(packet, rte_ipv6_hdr*);
+        if (ip->hop_limits <= 1) {
+            return false;
+        }
+        ip->hop_limits--;
+        return true;
+    }
+    auto* ip = rte_pktmbuf_mtod(packet, rte_ipv4_hdr*);
+    if (ip->time_to_live <= 1) {
+        return false;
+    }
+    ip->time_to_live--;
+    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100. (The compiler's own
+    // byte swaps: DPDK's are asm the compiler cannot see through.)
+    std::uint32_t sum = __builtin_bswap16(ip->hdr_checksum) + 0x0100u;
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    ip->hdr_checksum = __builtin_bswap16(static_cast<std::uint16_t>(sum));
+    return true;
+}
 
 }  // namespace meshgate::dataplane
