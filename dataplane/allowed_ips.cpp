@@ -8,13 +8,7 @@
 #include <stdexcept>
 
 namespace meshgate::dataplane {
-namespace {
-
-std::uint32_t host_order_v4(const IpAddress& address) {
-    return rte_be_to_cpu_32(address.v4_network_order());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Prefix canonical(Prefix prefix) {
     const unsigned bits = prefix.address.is_v6 ? 128 : 32;
@@ -78,7 +72,7 @@ bool AllowedIps::write(Copy& copy, const AllowedIpChange& change) const {
                  ? rte_fib6_delete(copy.v6, prefix.address.bytes.data(), prefix.length)
                  : rte_fib6_add(copy.v6, prefix.address.bytes.data(), prefix.length, change.peer);
     } else {
-        std::uint32_t address = host_order_v4(prefix.address);
+        std::uint32_t address = prefix.address.v4_host_order();
         rc = change.peer == no_peer ? rte_fib_delete(copy.v4, address, prefix.length)
                                     : rte_fib_add(copy.v4, address, prefix.length, change.peer);
     }
@@ -192,7 +186,7 @@ void AllowedIps::lookup_burst(const IpAddress* addresses, PeerId* peers, unsigne
                 std::memcpy(v6[v6_count], address.bytes.data(), 16);
                 v6_at[v6_count++] = static_cast<std::uint8_t>(i);
             } else {
-                v4[v4_count] = host_order_v4(address);
+                v4[v4_count] = address.v4_host_order();
                 v4_at[v4_count++] = static_cast<std::uint8_t>(i);
             }
         }
@@ -222,7 +216,7 @@ PeerId AllowedIps::lookup(const IpAddress& address) const {
         std::memcpy(bytes[0], address.bytes.data(), 16);
         lookup_v6(bytes, &peer, 1);
     } else {
-        std::uint32_t host = host_order_v4(address);
+        std::uint32_t host = address.v4_host_order();
         lookup_v4(&host, &peer, 1);
     }
     return peer;

@@ -105,7 +105,7 @@ void LocalDestinations::add(const Prefix& prefix) {
     }
     RangeV4& range = v4_[v4_count_++];
     range.mask = mask_v4(prefix.length > 32 ? 32 : prefix.length);
-    range.network = host_v4(prefix.address) & range.mask;
+    range.network = prefix.address.v4_host_order() & range.mask;
     v4_first_.mark(static_cast<std::uint8_t>(range.network >> 24), prefix.length);
     v6_first_.mark(0x00, 8);  // ::ffff:a.b.c.d is judged as a.b.c.d
 }

@@ -43,7 +43,8 @@ class LocalDestinations {
     explicit LocalDestinations(std::span<const Prefix> attached = {}, bool builtin = true);
 
     bool is_local(const IpAddress& destination) const {
-        return destination.is_v6 ? is_local_v6(destination) : is_local_v4(host_v4(destination));
+        return destination.is_v6 ? is_local_v6(destination)
+                                 : is_local_v4(destination.v4_host_order());
     }
 
   private:
@@ -72,9 +73,6 @@ class LocalDestinations {
         std::array<std::uint64_t, 4> bits_{};
     };
 
-    static std::uint32_t host_v4(const IpAddress& address) {
-        return __builtin_bswap32(address.v4_network_order());
-    }
     // Inline, the first byte's test: the exit path asks twice a packet, and public addresses
     // (nearly all) need nothing more.
     bool is_local_v4(std::uint32_t address) const {

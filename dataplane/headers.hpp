@@ -12,6 +12,7 @@
 #include <rte_udp.h>
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -26,6 +27,19 @@ inline bool same_16_bytes(const std::uint8_t* a, const std::uint8_t* b) {
     const __m128i left = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
     const __m128i right = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
     return _mm_movemask_epi8(_mm_cmpeq_epi8(left, right)) == 0xFFFF;
+}
+
+// Between network and host byte order, with the compiler's own swaps: DPDK's rte_be_to_cpu_*
+// are asm on x86, which the compiler can neither fold nor schedule around, and these run for
+// every packet of route and the exit path.
+inline std::uint16_t network_to_host16(std::uint16_t value) {
+    return std::endian::native == std::endian::little ? __builtin_bswap16(value) : value;
+}
+inline std::uint16_t host_to_network16(std::uint16_t value) {
+    return network_to_host16(value);  // a swap is its own inverse
+}
+inline std::uint32_t network_to_host32(std::uint32_t value) {
+    return std::endian::native == std::endian::little ? __builtin_bswap32(value) : value;
 }
 
 // An IPv4 or IPv6 address in network byte order (IPv4 in the first 4 bytes).
@@ -54,6 +68,8 @@ struct IpAddress {
         std::memcpy(&value, bytes.data(), 4);
         return value;
     }
+    // The IPv4 address as a number (10.0.0.1 is 0x0A000001), for masks and ranges.
+    std::uint32_t v4_host_order() const { return network_to_host32(v4_network_order()); }
     bool operator==(const IpAddress& other) const {
         return same_16_bytes(bytes.data(), other.bytes.data()) && is_v6 == other.is_v6;
     }

@@ -138,14 +138,11 @@ class ChecksumDelta {
     void add(const ChecksumDelta& other) { sum_ += other.sum_; }
 
     // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). Eqn. 2 could produce 0xFFFF where a full
-    // recomputation gives 0x0000; eqn. 3 cannot. Two folds carry a sum below 2^32 around
-    // into 16 bits (the first leaves at most 0x1FFFE, the second's carry cannot carry again);
-    // sums stay far below that: a few dozen words.
+    // recomputation gives 0x0000; eqn. 3 cannot. fold_sum() takes 32 bits: the sums here
+    // are a few dozen words, far below that.
     void apply(std::uint8_t* checksum) const {
-        std::uint64_t sum = static_cast<std::uint16_t>(~load16(checksum)) + sum_;
-        sum = (sum & 0xFFFF) + (sum >> 16);
-        sum += sum >> 16;
-        store16(checksum, static_cast<std::uint16_t>(~sum));
+        const std::uint64_t sum = static_cast<std::uint16_t>(~load16(checksum)) + sum_;
+        store16(checksum, static_cast<std::uint16_t>(~fold_sum(static_cast<std::uint32_t>(sum))));
     }
 
   private:

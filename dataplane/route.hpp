@@ -81,11 +81,10 @@ inline bool decrement_ttl(rte_mbuf* packet) {
         return false;
     }
     ip->time_to_live--;
-    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100. (The compiler's own
-    // byte swaps: DPDK's are asm the compiler cannot see through.)
-    std::uint32_t sum = __builtin_bswap16(ip->hdr_checksum) + 0x0100u;
+    // TTL is the high byte of its 16-bit word: the sum grows by 0x0100.
+    std::uint32_t sum = network_to_host16(ip->hdr_checksum) + 0x0100u;
     sum = (sum & 0xFFFF) + (sum >> 16);
-    ip->hdr_checksum = __builtin_bswap16(static_cast<std::uint16_t>(sum));
+    ip->hdr_checksum = host_to_network16(static_cast<std::uint16_t>(sum));
     return true;
 }
 
