@@ -383,7 +383,11 @@ NatResult parse_transport(const std::uint8_t* ip, bool quoted, NatPacket& packet
     return NatResult::translated;
 }
 
+// It starts from an empty NatPacket: a burst parses each packet into a slot that a refused
+// packet may have filled before, and nothing of that one (a first fragment's state, which would
+// have its datagram's later fragments leave translated) may carry over.
 NatResult parse(const std::uint8_t* ip, std::uint32_t length, bool quoted, NatPacket& packet) {
+    packet = NatPacket{};
     NatResult result = parse_ip(ip, length, quoted, packet);
     return result == NatResult::translated ? parse_transport(ip, quoted, packet) : result;
 }

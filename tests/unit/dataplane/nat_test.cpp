@@ -1400,6 +1400,48 @@ TEST(NatBurst, SameOutcomesAndBytesAsOneByOne) {
     EXPECT_EQ(expected.back().result, NatResult::malformed);
 }
 
+// A burst parses each packet into a slot the last refused packet may have used: nothing of that
+// packet may carry over. Here a first fragment NAT refuses (GRE) and then a whole UDP datagram
+// between the same hosts, with the same identification: had the datagram inherited "first
+// fragment", its flow would be remembered for the refused datagram, whose later fragments
+// would then leave translated instead of being refused.
+TEST(NatBurst, APacketInheritsNothingFromARefusedOne) {
+    for (bool is_v6 : {false, true}) {
+        auto table = make_table();
+        Spec spec = client_spec(is_v6, Proto::udp);
+        Bytes refused;
+        Bytes later;
+        if (is_v6) {
+            // IPv6 first fragment: a fragment header (44) before GRE, "more fragments" set.
+            refused = build(spec);
+            const Bytes fragment_header{47, 0, 0x00, 0x01, 0x00, 0x00, 0x12, 0x34};
+            refused.insert(refused.begin() + 40, fragment_header.begin(), fragment_header.end());
+            refused[6] = 44;
+            put16(&refused[4], static_cast<std::uint16_t>(refused.size() - 40));
+            later = refused;
+            later[40] = IPPROTO_UDP;
+            put16(&later[42], 185 << 3);  // offset 1480, the last
+        } else {
+            Spec first = spec;
+            first.ipv4_fragment = 0x2000;
+            refused = build(first);
+            refused[9] = 47;
+            Spec last = spec;
+            last.ipv4_fragment = 185;
+            later = build(last);
+        }
+        Burst sent({refused, build(spec)});
+        const std::vector<PeerId> peers(2, peer_a);
+        NatOutcome outcomes[2];
+        table->translate_outbound_burst(sent.ips.data(), sent.lengths.data(), peers.data(), 2, 0,
+                                        outcomes);
+        ASSERT_EQ(outcomes[0].result, NatResult::unsupported_protocol) << is_v6;
+        ASSERT_EQ(outcomes[1].result, NatResult::translated) << is_v6;
+        EXPECT_EQ(out(*table, later, 1).result, NatResult::fragment) << is_v6;
+        EXPECT_EQ(table->counters().fragments, 0u) << is_v6;
+    }
+}
+
 // ---- MSS clamping ---------------------------------------------------------------------------
 
 Spec syn_with_options(bool is_v6, Bytes options) {
