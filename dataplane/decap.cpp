@@ -4,8 +4,8 @@
 //                     starts loading
 //   2 find_keypairs   the entries are read; each keypair's line starts loading
 //   3 check           unknown, foreign (handed off), expired and replayed messages leave; the
-//                     open jobs are built; the lines finish() needs start loading, and arrive
-//                     while the burst is decrypted
+//                     open jobs are built; the lines finish() needs (and, with an uplink,
+//                     the exit checks) start loading, and arrive while the burst is decrypted
 //     open            one batch call
 //   4 finish          replay window, roaming, counters, the inner packet and the source check
 //   5 look_up_sources only for sources that are not the sender's own /32 (rare): one bulk
@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "dataplane/encap.hpp"
+#include "dataplane/exit_path.hpp"
 
 namespace meshgate::dataplane {
 namespace {
@@ -88,6 +89,7 @@ crypto::AeadJob open_job(const Message& message) {
 std::uint16_t check(Burst<>& burst, Message* messages, crypto::AeadJob* jobs, WorkerContext& worker,
                     bool from_handoff, std::uint64_t now) {
     const SharedTables& shared = *worker.shared;
+    const ExitShared* exit = worker.exit != nullptr ? worker.exit->shared : nullptr;
     HandoffBatch foreign(*shared.handoff, worker.counters);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < burst.count; ++i) {
@@ -113,6 +115,14 @@ std::uint16_t check(Burst<>& burst, Message* messages, crypto::AeadJob* jobs, Wo
             continue;
         }
         prefetch_for_finish(*keypair, message.counter, shared);
+        if (exit != nullptr) {
+            // For exit_outbound's checks, should the packet leave through the uplink (which
+            // only the plaintext tells). Asked for now, the lines wait in L2 through the open;
+            // asked for only by those checks, a few packets ahead, they were L3 misses at
+            // 1420 B, where the open's 90 KB a burst push a peer's lines out of L2 between its
+            // packets (bench/RESULTS.md, session 25). Two wasted prefetches for hub traffic.
+            prefetch_exit_lines(*exit, keypair->peer);
+        }
         jobs[kept] = open_job(message);
         messages[kept].keypair = keypair;
         burst.packets[kept++] = packet;

@@ -51,13 +51,6 @@ std::uint16_t max_mss(const SharedTables& shared, const ExitShared& exit, bool v
     return static_cast<std::uint16_t>(mtu - (v6 ? tcp_ip_v6 : tcp_ip_v4));
 }
 
-// A peer's rate limiter and exit counters, a line apiece: every packet between the peer and
-// the uplink touches both.
-void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
-    rte_prefetch0(&exit.limits[peer]);
-    rte_prefetch0(&exit.counters[peer]);
-}
-
 // The ICMP error about a peer's packet, from the gateway's tunnel address, queued for sealing
 // back to the peer.
 void answer_with_error(rte_mbuf* packet, IcmpError kind, Drop reason, Burst<>& replies,
