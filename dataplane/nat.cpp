@@ -383,13 +383,54 @@ NatResult parse_transport(const std::uint8_t* ip, bool quoted, NatPacket& packet
     return NatResult::translated;
 }
 
-// It starts from an empty NatPacket: a burst parses each packet into a slot that a refused
-// packet may have filled before, and nothing of that one (a first fragment's state, which would
-// have its datagram's later fragments leave translated) may carry over.
-NatResult parse(const std::uint8_t* ip, std::uint32_t length, bool quoted, NatPacket& packet) {
+// Any packet. It starts from an empty NatPacket: a burst parses each packet into a slot that a
+// refused packet may have filled before, and nothing of that one (a first fragment's state,
+// which would have its datagram's later fragments leave translated) may carry over.
+[[gnu::noinline]] NatResult parse_any(const std::uint8_t* ip, std::uint32_t length, bool quoted,
+                                      NatPacket& packet) {
     packet = NatPacket{};
     NatResult result = parse_ip(ip, length, quoted, packet);
     return result == NatResult::translated ? parse_transport(ip, quoted, packet) : result;
+}
+
+// The packet nearly every translation sees, a whole IPv4 TCP or UDP datagram without options,
+// parsed inline to exactly what parse_any() makes of it; the rest goes to parse_any(). Out of
+// line and general, the parse cost 64 instructions a packet in callgrind of exit_out/64/1000
+// (session 25).
+[[gnu::always_inline]] inline NatResult parse(const std::uint8_t* ip, std::uint32_t length,
+                                              bool quoted, NatPacket& packet) {
+    if (quoted || length < 28 || ip[0] != 0x45) {
+        return parse_any(ip, length, quoted, packet);
+    }
+    const std::uint32_t total = load_be16(ip + 2);
+    const std::uint8_t protocol = ip[9];
+    const bool whole = (load_be16(ip + 6) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) == 0;
+    if (!whole || total > length || total < 28) {
+        return parse_any(ip, length, quoted, packet);
+    }
+    std::uint8_t tcp_flags = 0;
+    if (protocol == protocol_tcp) {
+        // As parse_transport(): 20 bytes of header at least, the data offset within the segment.
+        if (total < 40) {
+            return parse_any(ip, length, quoted, packet);
+        }
+        const std::uint32_t header = (ip[20 + 12] >> 4) * 4u;
+        if (header < 20 || header > total - 20) {
+            return parse_any(ip, length, quoted, packet);
+        }
+        tcp_flags = ip[20 + 13];
+    } else if (protocol != protocol_udp) {
+        return parse_any(ip, length, quoted, packet);
+    }
+    packet = NatPacket{};
+    packet.version = 4;
+    packet.protocol = protocol;
+    packet.l4 = 20;
+    packet.end = total;
+    packet.source_port = load_be16(ip + 20);
+    packet.destination_port = load_be16(ip + 22);
+    packet.tcp_flags = tcp_flags;
+    return NatResult::translated;
 }
 
 bool is_echo_request(const NatPacket& packet) {
@@ -886,8 +927,9 @@ std::uint32_t NatTable::sweep_due(std::uint64_t now, std::uint32_t most) {
 // ---- the table: hot path ------------------------------------------------------------------
 
 // Parses and checks a peer's packet; translated means "go on to the flow lookup".
-NatResult NatTable::check_outbound(const std::uint8_t* ip, std::uint32_t length,
-                                   NatPacket& packet) const {
+[[gnu::always_inline]] inline NatResult NatTable::check_outbound(const std::uint8_t* ip,
+                                                                 std::uint32_t length,
+                                                                 NatPacket& packet) const {
     NatResult result = parse(ip, length, false, packet);
     if (result != NatResult::translated) {
         return result;
@@ -956,10 +998,13 @@ NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, 
     return outbound(ip, packet, key, hash, lookup(KeyKind::forward, key, hash), peer, now);
 }
 
-// `found`: the flow's index, or -1 when the key is not in the table.
-NatOutcome NatTable::outbound(std::uint8_t* ip, const NatPacket& packet, const FlowKey& key,
-                              std::uint64_t hash, std::int32_t found, PeerId peer,
-                              std::uint64_t now) {
+// `found`: the flow's index, or -1 when the key is not in the table. Inline in the burst loop:
+// called, it cost 30 instructions a packet in passing seven arguments and a 16-byte result.
+[[gnu::always_inline]] inline NatOutcome NatTable::outbound(std::uint8_t* ip,
+                                                            const NatPacket& packet,
+                                                            const FlowKey& key, std::uint64_t hash,
+                                                            std::int32_t found, PeerId peer,
+                                                            std::uint64_t now) {
     NatOutcome outcome;
     if (found >= 0) {
         outcome.flow = static_cast<std::uint32_t>(found);
