@@ -95,7 +95,6 @@ struct ExitShared {
     NextHopMacs next_hop;
 };
 
-// Datagrams whose first fragment a steering thread handed on, remembered at once (64 B each).
 // A peer's rate limiter and exit counters, a line apiece: every packet between the peer and
 // the uplink touches both.
 inline void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
@@ -103,6 +102,7 @@ inline void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
     rte_prefetch0(&exit.counters[peer]);
 }
 
+// Datagrams whose first fragment a steering thread handed on, remembered at once (64 B each).
 constexpr std::uint32_t fragment_steering_slots = 1024;
 
 // What a thread steering an uplink RX queue knows of fragmented datagrams: which worker owns
