@@ -1006,26 +1006,27 @@ NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, 
                                                             const FlowKey& key, std::uint64_t hash,
                                                             std::int32_t found, PeerId peer,
                                                             std::uint64_t now) {
-    NatOutcome outcome;
+    std::uint32_t flow;
+    bool created = false;
     if (found >= 0) {
-        outcome.flow = static_cast<std::uint32_t>(found);
-        Entry& entry = entries_[outcome.flow];
+        flow = static_cast<std::uint32_t>(found);
+        Entry& entry = entries_[flow];
         if (expired(entry, now) || entry.record.peer != peer) {
             restart(entry, peer, now);
-            outcome.created = true;
+            created = true;
         }
     } else {
-        NatResult result = create(key, hash, peer, now, outcome.flow);
+        NatResult result = create(key, hash, peer, now, flow);
         if (result != NatResult::translated) {
             ++counters_.refused;
             return {result};
         }
-        outcome.created = true;
+        created = true;
     }
     if (packet.fragment == NatPacket::Fragment::first) [[unlikely]] {
-        remember_first_fragment(ip, packet, FragmentDirection::to_uplink, outcome.flow, now);
+        remember_first_fragment(ip, packet, FragmentDirection::to_uplink, flow, now);
     }
-    Entry& entry = entries_[outcome.flow];
+    Entry& entry = entries_[flow];
     NatFlowRecord& record = entry.record;
     rewrite_endpoint<false>(
         ip, packet, packet.source_offset(), uplink(packet.v6()),
@@ -1037,9 +1038,7 @@ NatOutcome NatTable::translate_outbound(std::uint8_t* ip, std::uint32_t length, 
     if (packet.protocol == protocol_tcp) {
         follow_tcp(record, packet.tcp_flags);
     }
-    outcome.result = NatResult::translated;
-    outcome.peer = record.peer;
-    return outcome;
+    return NatOutcome::translated(created, record.peer, flow);
 }
 
 // Parses and checks a packet from the internet; translated means "go on to the lookup",
@@ -1176,9 +1175,8 @@ NatOutcome NatTable::fragment_translated(Entry& entry, bool outbound, std::uint3
     (outbound ? record.bytes_out : record.bytes_in) += bytes;
     record.last_seen = now;
     ++counters_.fragments;
-    return {.result = NatResult::translated,
-            .peer = record.peer,
-            .flow = static_cast<std::uint32_t>(&entry - entries_)};
+    return NatOutcome::translated(false, record.peer,
+                                  static_cast<std::uint32_t>(&entry - entries_));
 }
 
 NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int32_t found,
@@ -1202,9 +1200,7 @@ NatOutcome NatTable::inbound(std::uint8_t* ip, const NatPacket& packet, std::int
     if (packet.protocol == protocol_tcp) {
         follow_tcp(record, packet.tcp_flags);
     }
-    return {.result = NatResult::translated,
-            .peer = record.peer,
-            .flow = static_cast<std::uint32_t>(found)};
+    return NatOutcome::translated(false, record.peer, static_cast<std::uint32_t>(found));
 }
 
 // ---- bursts: one pipelined look-up for up to 32 packets, then the translations ------------
@@ -1384,9 +1380,7 @@ NatOutcome NatTable::inbound_error(std::uint8_t* ip, const NatPacket& outer, std
     copy_address(destination, record.inner_address.bytes.data(), outer.v6());
     ++record.packets_in;
     record.bytes_in += outer.end;
-    return {.result = NatResult::translated,
-            .peer = record.peer,
-            .flow = static_cast<std::uint32_t>(found)};
+    return NatOutcome::translated(false, record.peer, static_cast<std::uint32_t>(found));
 }
 
 // ---- MSS clamping -----------------------------------------------------------------------------

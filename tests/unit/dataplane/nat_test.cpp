@@ -302,6 +302,26 @@ const char* name(Proto proto) {
     return proto == Proto::tcp ? "tcp" : proto == Proto::udp ? "udp" : "icmp";
 }
 
+// ---- outcomes ------------------------------------------------------------------------------
+
+// NatOutcome::translated() builds the outcome as two machine words; every field must land
+// where the burst loops read it, whatever the values, and the reserved bytes stay zero.
+TEST(NatOutcomeWords, TranslatedPutsEveryFieldInItsPlace) {
+    for (const bool created : {false, true}) {
+        for (const PeerId peer : {PeerId{0}, PeerId{7}, no_peer - 1, no_peer}) {
+            for (const std::uint32_t flow : {0u, 1u, 0x12345678u, 0xFFFFFFFFu}) {
+                const NatOutcome outcome = NatOutcome::translated(created, peer, flow);
+                EXPECT_EQ(outcome.result, NatResult::translated);
+                EXPECT_EQ(outcome.created, created);
+                EXPECT_EQ(outcome.peer, peer);
+                EXPECT_EQ(outcome.flow, flow);
+                EXPECT_EQ(outcome.reserved[0] | outcome.reserved[1], 0);
+                EXPECT_EQ(outcome.reserved_tail, 0u);
+            }
+        }
+    }
+}
+
 // ---- port ranges ----------------------------------------------------------------------------
 
 TEST(NatPortRange, SlicesCoverTheRangeAndOwnerOfPortAgrees) {
