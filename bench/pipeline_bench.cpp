@@ -395,6 +395,7 @@ void run_exit_against_crypto(benchmark::State& state, bool outbound, unsigned si
     ExitBench& bench = exit_bench(1000);
     dataplane::WorkerContext& worker = bench.hub->worker(0);
     CeilingChunk yardstick(size);
+    const CeilingWork work = outbound ? CeilingWork::open : CeilingWork::seal;
     std::mt19937 rng(1000 + size + (outbound ? 1 : 0));
     const std::uint64_t drops_before = worker.counters.total_drops();
     std::vector<double> ratios;
@@ -406,7 +407,6 @@ void run_exit_against_crypto(benchmark::State& state, bool outbound, unsigned si
         // exit chunk its pass ran about 10% slower than after one of its own (session 25), a
         // handicap the separate row does not have. So one pass first, untimed.
         bool opened = true;
-        const CeilingWork work = outbound ? CeilingWork::open : CeilingWork::seal;
         yardstick.run(work, opened);
         const double seconds = yardstick.run(work, opened);
         if (!opened) {
