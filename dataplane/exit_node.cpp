@@ -109,7 +109,7 @@ std::optional<StartupError> ExitNode::build(const config::Config& config,
     exit.flow_log = !config.exit.flow_log.empty();
     const std::size_t peers = std::max<std::size_t>(config.peers.size(), 1);
     counters_ = std::make_unique<ExitCounters[]>(peers);
-    limits_ = std::make_unique<PeerRateLimits[]>(peers);
+    limits_ = std::make_unique<PeerRateLimitTable>(peers);
     exit.counters = counters_.get();
     exit.limits = limits_.get();
     try {
@@ -120,7 +120,7 @@ std::optional<StartupError> ExitNode::build(const config::Config& config,
         }
         exit.tunnel = LocalDestinations(tunnel, false);
         for (std::size_t i = 0; i < config.peers.size(); ++i) {
-            limits_[i].configure(profiles_, config.peers[i]);
+            limits_->configure(static_cast<PeerId>(i), profiles_, config.peers[i]);
         }
         std::vector<FlowLogQueue*> queues;
         for (unsigned w = 0; w < workers; ++w) {

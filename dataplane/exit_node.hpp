@@ -59,7 +59,7 @@ class ExitNode {
     config::Port uplink_;
     std::unique_ptr<ExitShared> shared_;
     std::unique_ptr<ExitCounters[]> counters_;
-    std::unique_ptr<PeerRateLimits[]> limits_;
+    std::unique_ptr<PeerRateLimitTable> limits_;
     RateProfiles profiles_;
     std::vector<std::unique_ptr<ExitWorker>> workers_;
     std::unique_ptr<FlowLogWriter> flow_log_;  // after workers_: drains their queues first

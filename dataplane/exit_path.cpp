@@ -105,7 +105,7 @@ std::uint16_t check_outbound(Burst<>& packets, Burst<>& replies, WorkerContext& 
                               0, now);
             return false;
         }
-        if (!exit.limits[peer].ingress.allow(now, rte_pktmbuf_data_len(packet))) {
+        if (!exit.limits->allow_ingress(peer, now, rte_pktmbuf_data_len(packet))) {
             exit.counters[peer].rate_limited_ingress++;
             drop_packet(packet, Drop::rate_limited, worker.counters);
             return false;
@@ -308,7 +308,7 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
             continue;
         }
         const std::uint32_t length = rte_pktmbuf_data_len(packet);
-        if (!exit.limits[peer].egress.allow(now, length)) {
+        if (!exit.limits->allow_egress(peer, now, length)) {
             exit.counters[peer].rate_limited_egress++;
             drop_packet(packet, Drop::rate_limited, worker.counters);
             continue;

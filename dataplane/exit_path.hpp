@@ -88,7 +88,7 @@ struct ExitShared {
     // Per peer, indexed by PeerId (SharedTables::peer_capacity entries). Writers: the peer's
     // owner worker (and the control thread configures the limits before launch).
     ExitCounters* counters = nullptr;
-    PeerRateLimits* limits = nullptr;
+    PeerRateLimitTable* limits = nullptr;
     WallClock clock;        // flow log timestamps
     bool flow_log = false;  // workers fill their FlowLogQueue
     // ---- writer: control thread; readers: workers ----
@@ -98,7 +98,7 @@ struct ExitShared {
 // A peer's rate limiter and exit counters, a line apiece: every packet between the peer and
 // the uplink touches both.
 inline void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
-    rte_prefetch0(&exit.limits[peer]);
+    exit.limits->prefetch(peer);
     rte_prefetch0(&exit.counters[peer]);
 }
 

@@ -38,4 +38,30 @@ void PeerRateLimits::configure(RateProfiles& profiles, const config::Peer& peer)
     egress.configure(peer.egress ? profiles.get(*peer.egress) : nullptr);
 }
 
+PeerRateLimitTable::PeerRateLimitTable(std::size_t peers)
+    : limits_(std::make_unique<PeerRateLimits[]>(peers)),
+      limited_(std::make_unique<std::uint8_t[]>(peers)) {}
+
+void PeerRateLimitTable::set_limited(PeerId peer, std::uint8_t direction, bool limited) {
+    limited_[peer] = static_cast<std::uint8_t>(limited ? limited_[peer] | direction
+                                                       : limited_[peer] & ~direction);
+}
+
+void PeerRateLimitTable::configure(PeerId peer, RateProfiles& profiles,
+                                   const config::Peer& config) {
+    limits_[peer].configure(profiles, config);
+    set_limited(peer, ingress_limited, limits_[peer].ingress.enabled());
+    set_limited(peer, egress_limited, limits_[peer].egress.enabled());
+}
+
+void PeerRateLimitTable::configure_ingress(PeerId peer, rte_meter_srtcm_profile* profile) {
+    limits_[peer].ingress.configure(profile);
+    set_limited(peer, ingress_limited, profile != nullptr);
+}
+
+void PeerRateLimitTable::configure_egress(PeerId peer, rte_meter_srtcm_profile* profile) {
+    limits_[peer].egress.configure(profile);
+    set_limited(peer, egress_limited, profile != nullptr);
+}
+
 }  // namespace meshgate::dataplane

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <rte_meter.h>
+#include <rte_prefetch.h>
 
 #include <cstdint>
 #include <map>
@@ -18,6 +19,7 @@
 #include <utility>
 
 #include "config/config.hpp"
+#include "dataplane/allowed_ips.hpp"
 
 namespace meshgate::dataplane {
 
@@ -74,5 +76,52 @@ struct alignas(64) PeerRateLimits {
     void configure(RateProfiles& profiles, const config::Peer& peer);
 };
 static_assert(sizeof(PeerRateLimits) == 64, "one cache line per peer");
+
+// Every peer's limits by PeerId, and one byte a peer saying which of its directions have one.
+// Most peers have none: the bytes (64 peers a cache line) answer for them, and their limiter
+// lines are never read. Every packet between a peer and the uplink used to read its peer's
+// line, one more per-peer line a packet each way, which with many peers is rarely cached
+// (bench/RESULTS.md, session 27).
+//
+// Writers: as RateLimiter's. The control thread configures a peer while no worker uses it;
+// afterwards only the peer's owner worker meters it.
+class PeerRateLimitTable {
+  public:
+    explicit PeerRateLimitTable(std::size_t peers);
+
+    // ---- control thread ----
+    // The peer's configured limits (absent: unlimited).
+    void configure(PeerId peer, RateProfiles& profiles, const config::Peer& config);
+    // One direction (null: unlimited).
+    void configure_ingress(PeerId peer, rte_meter_srtcm_profile* profile);
+    void configure_egress(PeerId peer, rte_meter_srtcm_profile* profile);
+    // What configure() set (tests, diagnostics).
+    const PeerRateLimits& of(PeerId peer) const { return limits_[peer]; }
+
+    // ---- the peer's owner worker, per packet ----
+    // Ingress: what the peer sends toward the uplink; egress: what the uplink sends it.
+    bool allow_ingress(PeerId peer, std::uint64_t now_tsc, std::uint32_t bytes) {
+        return (limited_[peer] & ingress_limited) == 0 ||
+               limits_[peer].ingress.allow(now_tsc, bytes);
+    }
+    bool allow_egress(PeerId peer, std::uint64_t now_tsc, std::uint32_t bytes) {
+        return (limited_[peer] & egress_limited) == 0 || limits_[peer].egress.allow(now_tsc, bytes);
+    }
+    // Starts loading the peer's limiter line, when the peer has a limit to read it for.
+    void prefetch(PeerId peer) const {
+        if (limited_[peer] != 0) {
+            rte_prefetch0(&limits_[peer]);
+        }
+    }
+
+  private:
+    static constexpr std::uint8_t ingress_limited = 1;
+    static constexpr std::uint8_t egress_limited = 2;
+
+    void set_limited(PeerId peer, std::uint8_t direction, bool limited);
+
+    std::unique_ptr<PeerRateLimits[]> limits_;
+    std::unique_ptr<std::uint8_t[]> limited_;  // ingress_limited | egress_limited
+};
 
 }  // namespace meshgate::dataplane

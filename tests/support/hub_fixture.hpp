@@ -381,7 +381,7 @@ class HubFixture {
         exit.local = dataplane::LocalDestinations(attached);
         exit.tunnel = dataplane::LocalDestinations(std::span(attached).subspan(1), false);
         exit_counters_ = std::make_unique<dataplane::ExitCounters[]>(options_.peers);
-        exit_limits_ = std::make_unique<dataplane::PeerRateLimits[]>(options_.peers);
+        exit_limits_ = std::make_unique<dataplane::PeerRateLimitTable>(options_.peers);
         exit.counters = exit_counters_.get();
         exit.limits = exit_limits_.get();
         if (options_.next_hop_resolved) {
@@ -487,7 +487,7 @@ class HubFixture {
     std::vector<rte_ring*> uplink_rx_, uplink_tx_;
     std::unique_ptr<dataplane::ExitShared> exit_;
     std::unique_ptr<dataplane::ExitCounters[]> exit_counters_;
-    std::unique_ptr<dataplane::PeerRateLimits[]> exit_limits_;
+    std::unique_ptr<dataplane::PeerRateLimitTable> exit_limits_;
     std::vector<std::unique_ptr<dataplane::ExitWorker>> exit_workers_;
 };
 

@@ -527,8 +527,8 @@ TEST(ExitPath, NothingLeavesBeforeTheNextHopIsResolved) {
 TEST(ExitPath, TheIngressLimitDropsTheExcess) {
     HubFixture hub(exit_options());
     RateProfiles profiles;
-    hub.exit().limits[0].ingress.configure(
-        profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
+    hub.exit().limits->configure_ingress(
+        0, profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
     for (int i = 0; i < 3; ++i) {
         send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 1000));
     }
@@ -542,8 +542,8 @@ TEST(ExitPath, TheIngressLimitDropsTheExcess) {
 TEST(ExitPath, TheEgressLimitDropsTheExcess) {
     HubFixture hub(exit_options());
     RateProfiles profiles;
-    hub.exit().limits[0].egress.configure(
-        profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
+    hub.exit().limits->configure_egress(
+        0, profiles.get({.bytes_per_second = 10000, .burst_bytes = 1500}));
     const Bytes ip = send_out(hub, 0);
     ASSERT_FALSE(ip.empty()) << "the ingress direction is not limited";
     for (int i = 0; i < 3; ++i) {

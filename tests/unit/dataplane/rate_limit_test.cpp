@@ -1,7 +1,8 @@
 // Rate limits: on a synthetic TSC clock (scaled by the real rte_get_tsc_hz(), which the
 // profiles are built with), a peer offering twice its rate gets rate x time + burst within
 // 2%; the burst passes at once at the start and nothing more until tokens accrue; a peer
-// without a limit gets everything; equal limits share one profile.
+// without a limit gets everything; equal limits share one profile; the per-peer table meters
+// each direction of each peer on its own, and only the directions that have a limit.
 #include "dataplane/rate_limit.hpp"
 
 #include <gtest/gtest.h>
@@ -108,6 +109,56 @@ TEST(PeerRateLimits, FollowThePeersConfiguration) {
     limits.configure(profiles, peer);
     EXPECT_TRUE(limits.egress.enabled());
     EXPECT_EQ(profiles.size(), 1u) << "ingress and egress share the profile";
+}
+
+// The burst's worth of packets, sent at one instant: what a limited direction admits at once.
+unsigned admitted_at_once(PeerRateLimitTable& table, PeerId peer, bool ingress) {
+    const std::uint64_t now = rte_get_tsc_cycles();
+    unsigned passed = 0;
+    for (int i = 0; i < 1000; ++i) {
+        passed += ingress ? table.allow_ingress(peer, now, packet)
+                          : table.allow_egress(peer, now, packet);
+    }
+    return passed;
+}
+
+TEST(PeerRateLimitTable, MetersOnlyTheDirectionsThatHaveALimit) {
+    RateProfiles profiles;
+    PeerRateLimitTable table(3);
+    table.configure_ingress(1, profiles.get({rate, burst}));
+    table.configure_egress(2, profiles.get({rate, burst}));
+    EXPECT_EQ(admitted_at_once(table, 0, true), 1000u) << "peer 0 has no limit";
+    EXPECT_EQ(admitted_at_once(table, 0, false), 1000u);
+    EXPECT_EQ(admitted_at_once(table, 1, true), burst / packet);
+    EXPECT_EQ(admitted_at_once(table, 1, false), 1000u) << "only peer 1's ingress is limited";
+    EXPECT_EQ(admitted_at_once(table, 2, true), 1000u);
+    EXPECT_EQ(admitted_at_once(table, 2, false), burst / packet);
+}
+
+TEST(PeerRateLimitTable, ALimitRemovedAdmitsEverythingAgain) {
+    RateProfiles profiles;
+    PeerRateLimitTable table(1);
+    table.configure_ingress(0, profiles.get({rate, burst}));
+    table.configure_egress(0, profiles.get({rate, burst}));
+    table.configure_ingress(0, nullptr);
+    EXPECT_FALSE(table.of(0).ingress.enabled());
+    EXPECT_EQ(admitted_at_once(table, 0, true), 1000u);
+    EXPECT_EQ(admitted_at_once(table, 0, false), burst / packet) << "egress keeps its limit";
+}
+
+TEST(PeerRateLimitTable, FollowsEachPeersConfiguration) {
+    RateProfiles profiles;
+    PeerRateLimitTable table(2);
+    config::Peer limited;
+    limited.egress = config::RateLimit{rate, burst};
+    table.configure(0, profiles, limited);
+    table.configure(1, profiles, config::Peer{});
+    EXPECT_TRUE(table.of(0).egress.enabled());
+    EXPECT_FALSE(table.of(0).ingress.enabled());
+    EXPECT_EQ(admitted_at_once(table, 0, false), burst / packet);
+    EXPECT_EQ(admitted_at_once(table, 1, false), 1000u);
+    table.configure(0, profiles, config::Peer{});  // the limit taken away again
+    EXPECT_EQ(admitted_at_once(table, 0, false), 1000u);
 }
 
 }  // namespace
