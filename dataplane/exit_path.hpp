@@ -95,8 +95,8 @@ struct ExitShared {
     NextHopMacs next_hop;
 };
 
-// A peer's rate limiter and exit counters, a line apiece: every packet between the peer and
-// the uplink touches both.
+// A peer's exit counters, and its rate limiter when it has one, a line apiece: every packet
+// between the peer and the uplink touches them.
 inline void prefetch_exit_lines(const ExitShared& exit, PeerId peer) {
     exit.limits->prefetch(peer);
     rte_prefetch0(&exit.counters[peer]);
