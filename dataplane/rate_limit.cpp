@@ -42,26 +42,27 @@ PeerRateLimitTable::PeerRateLimitTable(std::size_t peers)
     : limits_(std::make_unique<PeerRateLimits[]>(peers)),
       limited_(std::make_unique<std::uint8_t[]>(peers)) {}
 
-void PeerRateLimitTable::set_limited(PeerId peer, std::uint8_t direction, bool limited) {
-    limited_[peer] = static_cast<std::uint8_t>(limited ? limited_[peer] | direction
-                                                       : limited_[peer] & ~direction);
+// The bytes mirror the limiters, derived from them in one place after any change.
+void PeerRateLimitTable::note_limits(PeerId peer) {
+    const PeerRateLimits& limits = limits_[peer];
+    limited_[peer] = static_cast<std::uint8_t>((limits.ingress.enabled() ? ingress_limited : 0) |
+                                               (limits.egress.enabled() ? egress_limited : 0));
 }
 
 void PeerRateLimitTable::configure(PeerId peer, RateProfiles& profiles,
                                    const config::Peer& config) {
     limits_[peer].configure(profiles, config);
-    set_limited(peer, ingress_limited, limits_[peer].ingress.enabled());
-    set_limited(peer, egress_limited, limits_[peer].egress.enabled());
+    note_limits(peer);
 }
 
 void PeerRateLimitTable::configure_ingress(PeerId peer, rte_meter_srtcm_profile* profile) {
     limits_[peer].ingress.configure(profile);
-    set_limited(peer, ingress_limited, profile != nullptr);
+    note_limits(peer);
 }
 
 void PeerRateLimitTable::configure_egress(PeerId peer, rte_meter_srtcm_profile* profile) {
     limits_[peer].egress.configure(profile);
-    set_limited(peer, egress_limited, profile != nullptr);
+    note_limits(peer);
 }
 
 }  // namespace meshgate::dataplane

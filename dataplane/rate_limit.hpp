@@ -118,7 +118,7 @@ class PeerRateLimitTable {
     static constexpr std::uint8_t ingress_limited = 1;
     static constexpr std::uint8_t egress_limited = 2;
 
-    void set_limited(PeerId peer, std::uint8_t direction, bool limited);
+    void note_limits(PeerId peer);
 
     std::unique_ptr<PeerRateLimits[]> limits_;
     std::unique_ptr<std::uint8_t[]> limited_;  // ingress_limited | egress_limited
