@@ -90,6 +90,8 @@ std::uint16_t check(Burst<>& burst, Message* messages, crypto::AeadJob* jobs, Wo
                     bool from_handoff, std::uint64_t now) {
     const SharedTables& shared = *worker.shared;
     const ExitShared* exit = worker.exit != nullptr ? worker.exit->shared : nullptr;
+    // A copy the loop's stores cannot alias: its owner mask is worked out once a burst.
+    const control::IndexLayout layout = shared.index_layout;
     HandoffBatch foreign(*shared.handoff, worker.counters);
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < burst.count; ++i) {
@@ -100,7 +102,7 @@ std::uint16_t check(Burst<>& burst, Message* messages, crypto::AeadJob* jobs, Wo
             drop_packet(packet, Drop::unknown_receiver_index, worker.counters);
             continue;
         }
-        const unsigned owner = shared.index_layout.owner_of(message.receiver_index);
+        const unsigned owner = layout.owner_of(message.receiver_index);
         if (owner != worker.id && !from_handoff) {
             packet_meta(packet) = {keypair->peer, HandoffStage::decap};
             foreign.add(owner, packet);

@@ -38,7 +38,7 @@ void record_host_addresses(PeerSlot* peers, const AllowedIps& table,
 }
 
 SessionTable::SessionTable(const char* name, control::IndexLayout layout, rte_rcu_qsbr* rcu)
-    : layout_(layout), rcu_(rcu) {
+    : layout_(layout), slots_(layout.slot_decoder()), rcu_(rcu) {
     if (!layout.valid()) {
         throw std::runtime_error(std::string("session table ") + name +
                                  ": index layout does not fit in 32 bits");

@@ -20,6 +20,8 @@ TEST(IndexLayout, FieldsRoundTrip) {
     EXPECT_EQ(IndexLayout{}.owner_of(0xFFFFFFFF), 0u) << "one worker: no owner bits";
     const IndexLayout whole{.owner_bits = 8, .slot_bits = 24};
     EXPECT_EQ(whole.compose(0xFFFFFFFF, 0x12, 0xABCDEF), 0xABCDEF12u);
+    EXPECT_EQ(whole.slot_of(0xABCDEF12), 0xABCDEFu) << "owner and slot fill all 32 bits";
+    EXPECT_EQ(whole.slot_decoder().slot_of(0xABCDEF12), 0xABCDEFu);
 }
 
 TEST(IndexLayout, SizedForHalfLoad) {
