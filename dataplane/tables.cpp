@@ -64,7 +64,7 @@ bool SessionTable::publish(std::unique_ptr<Keypair> keypair) {
     if (index == 0 || slot_taken(index)) {
         return false;
     }
-    Entry& entry = entries_[layout_.slot_of(index)];
+    Entry& entry = entry_of(index);
     entry.index.store(index, std::memory_order_relaxed);
     entry.keypair.store(keypair.release(), std::memory_order_release);
     ++size_;
@@ -72,7 +72,7 @@ bool SessionTable::publish(std::unique_ptr<Keypair> keypair) {
 }
 
 void SessionTable::retire(std::uint32_t local_index) {
-    Entry& entry = entries_[layout_.slot_of(local_index)];
+    Entry& entry = entry_of(local_index);
     Keypair* keypair = entry.keypair.load(std::memory_order_relaxed);
     if (keypair == nullptr || entry.index.load(std::memory_order_relaxed) != local_index) {
         return;
@@ -88,7 +88,7 @@ void SessionTable::retire(std::uint32_t local_index) {
 }
 
 bool SessionTable::slot_taken(std::uint32_t index) const {
-    return entries_[layout_.slot_of(index)].keypair.load(std::memory_order_relaxed) != nullptr;
+    return entry_of(index).keypair.load(std::memory_order_relaxed) != nullptr;
 }
 
 void SessionTable::lookup(const std::uint32_t* indexes, Keypair** keypairs, unsigned count) const {

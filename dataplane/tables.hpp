@@ -194,11 +194,11 @@ class SessionTable {
     // ---- workers ----
     // Starts loading the entry `index` maps to: decap asks for a whole burst's entries first,
     // so that their misses overlap, and reads them (find) a pass later.
-    void prefetch(std::uint32_t index) const { rte_prefetch0(&entries_[slots_.slot_of(index)]); }
+    void prefetch(std::uint32_t index) const { rte_prefetch0(&entry_of(index)); }
     // The keypair published under `index`, or nullptr. The full index is compared, not only
     // the slot: packets for a retired index must miss.
     Keypair* find(std::uint32_t index) const {
-        const Entry& entry = entries_[slots_.slot_of(index)];
+        const Entry& entry = entry_of(index);
         Keypair* keypair = entry.keypair.load(std::memory_order_acquire);
         return entry.index.load(std::memory_order_relaxed) == index ? keypair : nullptr;
     }
@@ -217,8 +217,11 @@ class SessionTable {
     };
     static_assert(sizeof(Entry) == 16);
 
+    // The entry `index` maps to: every reader and writer finds it the one way.
+    Entry& entry_of(std::uint32_t index) const { return entries_[slots_.slot_of(index)]; }
+
     control::IndexLayout layout_;
-    control::IndexLayout::SlotDecoder slots_;  // layout_'s, for the workers' lookups
+    control::IndexLayout::SlotDecoder slots_;  // layout_'s, worked out once for entry_of()
     Entry* entries_ = nullptr;                 // layout_.slot_count() of them, cache-line aligned
     rte_rcu_qsbr* rcu_;
     std::uint32_t size_ = 0;  // control thread only
