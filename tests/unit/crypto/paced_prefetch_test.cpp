@@ -51,6 +51,25 @@ TEST(PacedPrefetch, StepsShareWhatIsLeftEvenly) {
     EXPECT_EQ(prefetch.lines_left(), 0u);
 }
 
+TEST(PacedPrefetch, StepsCrossRangesAndStillShareEvenly) {
+    Buffer first, second, third;
+    // 3 + 11 + 2 lines: steps of 4, 3, 3, 3, 3 cross from range to range mid-step.
+    const PrefetchRange ranges[] = {{first.bytes.data() + 10, 150},
+                                    {second.bytes.data(), 11 * 64},
+                                    {third.bytes.data() + 63, 2}};
+    PacedPrefetch prefetch(ranges);
+    ASSERT_EQ(prefetch.lines_left(), 16u);
+    prefetch.plan(5);
+    std::vector<std::uint32_t> left;
+    for (int i = 0; i < 5; ++i) {
+        prefetch.step();
+        left.push_back(prefetch.lines_left());
+    }
+    EXPECT_EQ(left, (std::vector<std::uint32_t>{12, 9, 6, 3, 0}));
+    prefetch.finish();
+    EXPECT_EQ(prefetch.lines_left(), 0u);
+}
+
 TEST(PacedPrefetch, AStepPastThePlanOrFinishIssuesTheRest) {
     Buffer first, second;
     const PrefetchRange ranges[] = {{first.bytes.data(), 300}, {second.bytes.data() + 1, 700}};
