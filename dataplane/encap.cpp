@@ -20,14 +20,6 @@ bool usable(const Keypair* keypair, std::uint64_t now_tsc) {
            keypair->send_counter < control::ReplayWindow::reject_after_messages;
 }
 
-// The line sending_keypair() and the seal read: the key, the expiry, the remote index and the
-// counter.
-void prefetch_keypair(const Keypair* keypair) {
-    if (keypair != nullptr) {
-        rte_prefetch0(keypair->send_key.data());
-    }
-}
-
 // To the control thread: it queues the packet for the peer and initiates a handshake.
 void await_session(rte_mbuf* packet, WorkerContext& worker) {
     if (rte_ring_enqueue(worker.shared->to_control, packet) != 0) {
@@ -108,11 +100,6 @@ void set_peer_endpoint(PeerSlot& peer, const EndpointRecord& record, const Gatew
             {self.wan_mac, record.mac, {*source, self.listen_port}, record.endpoint});
     }
     peer.write_endpoint(record, headers);
-}
-
-void prefetch_sending_keypairs(const PeerSlot& peer) {
-    prefetch_keypair(peer.next.load(std::memory_order_acquire));
-    prefetch_keypair(peer.current.load(std::memory_order_acquire));
 }
 
 Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc) {
