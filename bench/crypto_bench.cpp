@@ -150,6 +150,12 @@ void run_aead(benchmark::State& state, bool open, std::optional<Backend> backend
     state.SetLabel(backend ? std::string(backend_name(*backend)) : "auto");
 }
 
+// The middle value (the upper one of an even count); `values` is reordered. Not empty.
+double median(std::vector<double>& values) {
+    std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+    return values[values.size() / 2];
+}
+
 // Pacing's cost, measured pair by pair (see the header): which open of a pair runs first
 // alternates, as the second reads a ciphertext the first has just brought into L1.
 void run_open_paced(benchmark::State& state, const std::string& size) {
@@ -197,8 +203,7 @@ void run_open_paced(benchmark::State& state, const std::string& size) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(packets));
     if (!ratios.empty()) {
-        std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
-        state.counters["against_plain"] = ratios[ratios.size() / 2];
+        state.counters["against_plain"] = median(ratios);
     }
 }
 
@@ -265,10 +270,6 @@ void run_open_paced_cold(benchmark::State& state, std::uint32_t size) {
     }
     state.SetItemsProcessed(opened);
     if (!paced.empty()) {
-        auto median = [](std::vector<double>& times) {
-            std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-            return times[times.size() / 2];
-        };
         state.counters["against_plain"] = median(plain) / median(paced);
     }
 }
