@@ -183,12 +183,18 @@ void encrypt_lanes(GroupState& state, AeadJob* const* jobs, unsigned count, std:
         }
     }
     __m512i stream[lanes];
+    // The walk's state in a local the XOR pass's stores cannot alias (the caller's object may
+    // be anywhere they write), so the compiler keeps it out of memory between blocks. Stepping
+    // the caller's object directly, a paced open of 1420 B read 0.978 of a plain one's rate;
+    // 0.981 this way (crypto_bench open_paced/avx512, session 30).
+    PacedPrefetch walk = upcoming;
     for (std::uint32_t block = 1; block <= most; ++block) {
         state.words[12] = _mm512_set1_epi32(static_cast<int>(block));
         keystream(state, stream);
-        upcoming.step();
+        walk.step();
         xor_block(stream, jobs, count, block, selected);
     }
+    upcoming = walk;
 }
 
 // Poly1305 over each lane's ciphertext (the input when opening, the output when sealing),
