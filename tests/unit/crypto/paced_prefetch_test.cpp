@@ -23,22 +23,25 @@ TEST(PacedPrefetch, NothingToFetchIsANoOp) {
     EXPECT_EQ(nothing.lines_left(), 0u);
 }
 
-TEST(PacedPrefetch, CountsEveryLineARangeTouches) {
+TEST(PacedPrefetch, CountsTheLinesEachRangeStartsWith) {
+    static_assert(PacedPrefetch::lead_lines == 6, "the counts below");
     Buffer buffer;
     const std::uint8_t* base = buffer.bytes.data();
     const std::vector<PrefetchRange> ranges = {
-        {base, 64},         // exactly one line
-        {base + 60, 10},    // straddles two
-        {base + 128, 0},    // empty: nothing
-        {base + 200, 1},    // one byte, one line
-        {base + 64, 1420},  // a 1420-byte payload from a line start: 23 lines
+        {base, 64},             // exactly one line
+        {base + 60, 10},        // straddles two
+        {base + 128, 0},        // empty: nothing
+        {base + 200, 1},        // one byte, one line
+        {base + 1000, 6 * 64},  // six lines, but not from a line start: seven touched, six asked
+        {base + 64, 1420},      // a 1420-byte payload (23 lines): its first six
     };
-    EXPECT_EQ(PacedPrefetch(ranges).lines_left(), 1u + 2u + 0u + 1u + 23u);
+    EXPECT_EQ(PacedPrefetch(ranges).lines_left(), 1u + 2u + 0u + 1u + 6u + 6u);
 }
 
 TEST(PacedPrefetch, StepsShareWhatIsLeftEvenly) {
     Buffer buffer;
-    const PrefetchRange ranges[] = {{buffer.bytes.data(), 10 * 64}};
+    const PrefetchRange ranges[] = {{buffer.bytes.data(), 5 * 64},
+                                    {buffer.bytes.data() + 2048, 5 * 64}};
     PacedPrefetch prefetch(ranges);
     prefetch.plan(4);
     std::vector<std::uint32_t> left;
@@ -53,9 +56,10 @@ TEST(PacedPrefetch, StepsShareWhatIsLeftEvenly) {
 
 TEST(PacedPrefetch, StepsCrossRangesAndStillShareEvenly) {
     Buffer first, second, third;
-    // 3 + 11 + 2 lines: steps of 4, 3, 3, 3, 3 cross from range to range mid-step.
+    // 3 + 6 + 5 + 2 lines: steps of 4, 3, 3, 3, 3 cross from range to range mid-step.
     const PrefetchRange ranges[] = {{first.bytes.data() + 10, 150},
-                                    {second.bytes.data(), 11 * 64},
+                                    {second.bytes.data(), 6 * 64},
+                                    {second.bytes.data() + 1024, 5 * 64},
                                     {third.bytes.data() + 63, 2}};
     PacedPrefetch prefetch(ranges);
     ASSERT_EQ(prefetch.lines_left(), 16u);
@@ -74,14 +78,14 @@ TEST(PacedPrefetch, AStepPastThePlanOrFinishIssuesTheRest) {
     Buffer first, second;
     const PrefetchRange ranges[] = {{first.bytes.data(), 300}, {second.bytes.data() + 1, 700}};
     PacedPrefetch unplanned(ranges);
-    EXPECT_EQ(unplanned.lines_left(), 5u + 11u);
+    EXPECT_EQ(unplanned.lines_left(), 5u + 6u);
     unplanned.step();  // no plan: everything at once
     EXPECT_EQ(unplanned.lines_left(), 0u);
 
     PacedPrefetch ended_early(ranges);
     ended_early.plan(100);
     ended_early.step();
-    EXPECT_EQ(ended_early.lines_left(), 15u);
+    EXPECT_EQ(ended_early.lines_left(), 10u);
     ended_early.finish();
     EXPECT_EQ(ended_early.lines_left(), 0u);
 }
