@@ -5,6 +5,7 @@
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/burst_scratch.hpp"
 #include "dataplane/encap.hpp"
 #include "dataplane/fragmentation.hpp"
 #include "dataplane/icmp_error.hpp"
@@ -210,7 +211,8 @@ void translate_and_frame(Burst<>& packets, WorkerContext& worker, std::uint64_t 
         lengths[i] = rte_pktmbuf_data_len(packets.packets[i]);
         peers[i] = packet_meta(packets.packets[i]).peer;
     }
-    NatOutcome outcomes[burst_size];
+    BurstScratch<NatOutcome, burst_size> outcome_slots;
+    NatOutcome* const outcomes = outcome_slots.data();
     state.nat->translate_outbound_burst(ips, lengths, peers, packets.count, now, outcomes);
     const NextHops next_hops(exit.next_hop);
     Burst<> pieces;  // fragments of packets larger than the uplink's MTU, sent on their own
@@ -381,7 +383,8 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
                 [&](rte_mbuf* packet) { return !refused_too_big(packet, answers, worker, now); });
         gather();
     }
-    NatOutcome outcomes[burst_size];
+    BurstScratch<NatOutcome, burst_size> outcome_slots;
+    NatOutcome* const outcomes = outcome_slots.data();
     state.nat->translate_inbound_burst(ips, lengths, packets.count, now, outcomes);
     PeerId flow_peers[burst_size];
     std::uint16_t kept = 0;

@@ -13,6 +13,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "dataplane/burst_scratch.hpp"
 #include "dataplane/protocol_numbers.hpp"
 #include "dataplane/table_memory.hpp"
 
@@ -1254,14 +1255,16 @@ void NatTable::lookup_bulk(KeyKind kind, const FlowKey* keys, unsigned count, st
 void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uint32_t* lengths,
                                         const PeerId* peers, unsigned count, std::uint64_t now,
                                         NatOutcome* outcomes) {
-    NatPacket packets[nat_burst_max];
-    FlowKey keys[nat_burst_max];
+    BurstScratch<NatPacket, nat_burst_max> packet_slots, fragment_packet_slots;
+    BurstScratch<FlowKey, nat_burst_max> key_slots;
+    NatPacket* const packets = packet_slots.data();
+    FlowKey* const keys = key_slots.data();
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
     // Later fragments, translated after the burst's other packets (their first fragments).
     unsigned fragments[nat_burst_max];
-    NatPacket fragment_packets[nat_burst_max];
+    NatPacket* const fragment_packets = fragment_packet_slots.data();
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
@@ -1294,14 +1297,16 @@ void NatTable::translate_outbound_burst(std::uint8_t* const* ips, const std::uin
 
 void NatTable::translate_inbound_burst(std::uint8_t* const* ips, const std::uint32_t* lengths,
                                        unsigned count, std::uint64_t now, NatOutcome* outcomes) {
-    NatPacket packets[nat_burst_max];
-    FlowKey keys[nat_burst_max];
+    BurstScratch<NatPacket, nat_burst_max> packet_slots, fragment_packet_slots;
+    BurstScratch<FlowKey, nat_burst_max> key_slots;
+    NatPacket* const packets = packet_slots.data();
+    FlowKey* const keys = key_slots.data();
     unsigned which[nat_burst_max];
     std::int32_t found[nat_burst_max];
     std::uint64_t hashes[nat_burst_max];
     // Later fragments, translated after the burst's other packets (their first fragments).
     unsigned fragments[nat_burst_max];
-    NatPacket fragment_packets[nat_burst_max];
+    NatPacket* const fragment_packets = fragment_packet_slots.data();
     for (unsigned start = 0; start < count; start += nat_burst_max) {
         unsigned end = std::min(count, start + nat_burst_max);
         unsigned pending = 0;
