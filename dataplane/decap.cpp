@@ -64,11 +64,13 @@ void find_keypairs(std::uint16_t count, Message* messages, const SessionTable& s
     }
 }
 
-// The lines finish() reads and writes besides the keypair's: the replay word, the peer's
-// slot (endpoint, host address) and its counters.
+// The lines finish() reads and writes besides the keypair's: the replay bitmap's word (only
+// for a counter out of order), the peer's slot (endpoint, host address) and its counters.
 void prefetch_for_finish(const Keypair& keypair, std::uint64_t counter,
                          const SharedTables& shared) {
-    rte_prefetch0(keypair.replay.word_address(counter));
+    if (const void* word = keypair.replay.word_touched(counter)) {
+        rte_prefetch0(word);
+    }
     const PeerSlot& peer = shared.peers[keypair.peer];
     rte_prefetch0(&peer);
     rte_prefetch0(&peer.counters);

@@ -48,11 +48,11 @@ struct alignas(64) Keypair {
     std::array<std::uint8_t, 32> receive_key{};
     std::uint64_t reject_after_tsc = 0;  // birth + REJECT_AFTER_TIME, in TSC cycles
     PeerId peer = no_peer;
-    std::uint32_t local_index = 0;  // the index peers put in messages to us
     // Owner worker writes (once), control thread and encap read. The responder's new keypair
     // may only send after it has received (whitepaper §5.4.7).
     std::atomic<bool> received_data{false};
-    // Owner worker only. Its one scalar ends this line; its bitmap follows.
+    // Owner worker only. Its two scalars end this line (all a counter in order touches); its
+    // bitmap follows.
     control::ReplayWindow replay;
 
     // ---- encap's line ----
@@ -64,6 +64,10 @@ struct alignas(64) Keypair {
     bool initiator = false;
     // Owner worker only.
     std::uint64_t send_counter = 0;
+
+    // Control thread, before publication; no worker reads it (the session table keeps its
+    // own copy of the index).
+    std::uint32_t local_index = 0;  // the index peers put in messages to us
 
     // Control thread, before publication.
     void expire_at(std::uint64_t tsc) { reject_after_tsc = send_reject_after_tsc = tsc; }

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
+#include <vector>
 
 namespace meshgate::control {
 namespace {
@@ -116,27 +118,98 @@ TEST(ReplayWindow, AcceptIsCheckThenUpdate) {
     }
 }
 
-TEST(ReplayWindow, MatchesReferenceUnderReordering) {
-    CounterStream stream(6479, false);
+// The set-based reference: a counter is new when it was never recorded and is not `depth` or
+// more below the greatest recorded one.
+class ReferenceWindow {
+  public:
+    bool check(std::uint64_t counter) const {
+        return !seen_.contains(counter) &&
+               (seen_.empty() || counter > greatest_ || greatest_ - counter < depth);
+    }
+    void update(std::uint64_t counter) {
+        seen_.insert(counter);
+        greatest_ = std::max(greatest_, counter);
+    }
+
+  private:
+    std::set<std::uint64_t> seen_;
+    std::uint64_t greatest_ = 0;
+};
+
+void expect_matches_reference(const std::vector<std::uint64_t>& counters) {
     ReplayWindow window;
-    std::set<std::uint64_t> seen;
-    std::uint64_t greatest = 0;
-    bool any = false;
-    for (int i = 0; i < 200000; ++i) {
-        const std::uint64_t counter = stream.next();
-        bool expected =
-            !seen.contains(counter) && (!any || counter > greatest || greatest - counter < depth);
-        ASSERT_EQ(window.check(counter), expected)
-            << "counter " << counter << " greatest " << greatest;
+    ReferenceWindow reference;
+    for (std::size_t i = 0; i < counters.size(); ++i) {
+        const std::uint64_t counter = counters[i];
+        const bool expected = reference.check(counter);
+        ASSERT_EQ(window.check(counter), expected) << "step " << i << " counter " << counter;
         if (expected) {
             window.update(counter);
-            seen.insert(counter);
-            if (!any || counter > greatest) {
-                greatest = counter;
-                any = true;
-            }
+            reference.update(counter);
         }
     }
+}
+
+TEST(ReplayWindow, MatchesReferenceUnderReordering) {
+    CounterStream stream(6479, false);
+    std::vector<std::uint64_t> counters;
+    for (int i = 0; i < 200000; ++i) {
+        counters.push_back(stream.next());
+    }
+    expect_matches_reference(counters);
+}
+
+// Counters in order are recorded as a run below the top and written into the bitmap only when
+// the top jumps past a gap: long runs (longer than the window), then late counters, copies
+// and jumps, each checked against the reference.
+TEST(ReplayWindow, MatchesReferenceWithLongRunsInOrder) {
+    std::mt19937_64 rng(8192);
+    std::vector<std::uint64_t> counters;
+    std::uint64_t next = 0;
+    for (int i = 0; i < 300000; ++i) {
+        const unsigned roll = static_cast<unsigned>(rng() % 1000);
+        if (roll < 975 || next == 0) {
+            counters.push_back(next++);
+        } else if (roll < 990) {  // late, up to twice the window behind
+            counters.push_back(next - 1 - rng() % std::min<std::uint64_t>(next, 2 * depth));
+        } else if (roll < 995) {  // a copy of one of the last few
+            counters.push_back(next - 1 - rng() % std::min<std::uint64_t>(next, 8));
+        } else {  // a jump ahead: sometimes within the window, sometimes past it
+            next += 1 + rng() % (roll < 998 ? 100 : 20000);
+            counters.push_back(next++);
+        }
+    }
+    expect_matches_reference(counters);
+}
+
+TEST(ReplayWindow, RunsAtTheWindowsEdges) {
+    // A run far longer than the window, its top in the middle of a bitmap word: the run is
+    // then written into the bitmap from a counter in the word below the window, which shares
+    // its ring word with the top (written, it would mark the top word's later counters seen).
+    const std::uint64_t top = 3 * depth + 36;
+    std::vector<std::uint64_t> counters;
+    for (std::uint64_t c = 0; c <= top; ++c) {
+        counters.push_back(c);
+    }
+    // Just inside and just behind the window, and the run's own counters again.
+    for (std::uint64_t back : {depth - 1, depth, depth + 1, std::uint64_t{0}, std::uint64_t{1},
+                               std::uint64_t{63}, std::uint64_t{64}, depth - 64}) {
+        counters.push_back(top - back);
+    }
+    // A gap: the run is written into the bitmap, then the late counters of the run and of the
+    // gap are told apart.
+    counters.push_back(top + 100);
+    for (std::uint64_t c = top - depth + 150; c <= top + 100; c += 7) {
+        counters.push_back(c);
+    }
+    for (std::uint64_t c = top + 1; c < top + 100; ++c) {  // every counter of the gap
+        counters.push_back(c);
+    }
+    // And a jump past the whole window, then back into the old run.
+    counters.push_back(top + 100 + 2 * ReplayWindow::bits);
+    counters.push_back(top);
+    counters.push_back(top + 100 + 2 * ReplayWindow::bits - 1);
+    expect_matches_reference(counters);
 }
 
 }  // namespace

@@ -159,8 +159,9 @@ TEST(KeypairLayout, EachDirectionTouchesOneLine) {
          {static_cast<const void*>(keypair->receive_key.data()),
           static_cast<const void*>(keypair->receive_key.data() + 31),
           static_cast<const void*>(&keypair->reject_after_tsc),
-          static_cast<const void*>(&keypair->peer), static_cast<const void*>(&keypair->local_index),
-          static_cast<const void*>(&keypair->received_data), keypair->replay.state_address()}) {
+          static_cast<const void*>(&keypair->peer),
+          static_cast<const void*>(&keypair->received_data), keypair->replay.scalars_first_byte(),
+          keypair->replay.scalars_last_byte()}) {
         EXPECT_EQ(line_of(decap), 0u);
     }
     EXPECT_GE(line_of(keypair->replay.word_address(0)), 1u);
