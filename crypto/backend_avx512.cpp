@@ -303,9 +303,8 @@ bool supported(const CpuFeatures& cpu) {
     return cpu.has_avx512_core() && cpu.avx512ifma;
 }
 
-void seal(AeadJob* jobs, unsigned count) {
-    PacedPrefetch nothing;
-    run<false>(jobs, count, nothing);
+void seal(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming) {
+    run<false>(jobs, count, upcoming);
 }
 
 JobMask open(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming) {

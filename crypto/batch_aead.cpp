@@ -90,7 +90,7 @@ JobMask BatchAead::run(std::span<AeadJob> jobs, PacedPrefetch& upcoming) {
         switch (backend) {
             case Backend::avx512:
                 return Open ? avx512::open(group, n, upcoming)
-                            : (avx512::seal(group, n), all_jobs(n));
+                            : (avx512::seal(group, n, upcoming), all_jobs(n));
             case Backend::ipsecmb:
                 return Open ? ipsecmb_->open(group, n) : (ipsecmb_->seal(group, n), all_jobs(n));
             case Backend::sodium:
@@ -139,9 +139,9 @@ JobMask BatchAead::run(std::span<AeadJob> jobs, PacedPrefetch& upcoming) {
     return result;
 }
 
-void BatchAead::seal(std::span<AeadJob> jobs) {
-    PacedPrefetch nothing;
-    run<false>(jobs, nothing);
+void BatchAead::seal(std::span<AeadJob> jobs, std::span<const PrefetchRange> upcoming) {
+    PacedPrefetch prefetch(upcoming);
+    run<false>(jobs, prefetch);
 }
 
 JobMask BatchAead::open(std::span<AeadJob> jobs, std::span<const PrefetchRange> upcoming) {

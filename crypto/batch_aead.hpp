@@ -65,9 +65,9 @@ std::optional<Backend> backend_from_name(std::string_view name);
 
 namespace avx512 {
 bool supported(const CpuFeatures& cpu);
-void seal(AeadJob* jobs, unsigned count);
-// Fetches `upcoming` between its ChaCha20 blocks (crypto/paced_prefetch.hpp); an empty
+// Both fetch `upcoming` between their ChaCha20 blocks (crypto/paced_prefetch.hpp); an empty
 // PacedPrefetch fetches nothing.
+void seal(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming);
 JobMask open(AeadJob* jobs, unsigned count, PacedPrefetch& upcoming);
 }  // namespace avx512
 
@@ -110,10 +110,10 @@ class BatchAead {
     explicit BatchAead(const CpuFeatures& cpu) : BatchAead(cpu, Options{}) {}
     ~BatchAead();
 
-    void seal(std::span<AeadJob> jobs);
-    // `upcoming`: what the caller will open next (the next burst's packets), fetched toward
-    // L2 while this call computes. Only the AVX-512 backend paces it; the others, whose
+    // `upcoming`: what the caller will seal or open next (the next burst's packets), fetched
+    // toward L2 while this call computes. Only the AVX-512 backend paces it; the others, whose
     // steps this engine does not see, leave it unfetched.
+    void seal(std::span<AeadJob> jobs, std::span<const PrefetchRange> upcoming = {});
     JobMask open(std::span<AeadJob> jobs, std::span<const PrefetchRange> upcoming = {});
 
     // Which backend a job of this length goes to (for logs, tests and benchmarks).

@@ -24,6 +24,7 @@
 
 #include "dataplane/encap.hpp"
 #include "dataplane/exit_path.hpp"
+#include "dataplane/receive.hpp"
 
 namespace meshgate::dataplane {
 namespace {
@@ -283,22 +284,6 @@ void look_up_sources(Burst<>& burst, const std::uint8_t* at, std::uint16_t count
     burst.count = kept;
 }
 
-// The next burst's bytes past its first lines (prefetch_lookahead_headers asked for those),
-// for this burst's open to fetch while it computes (crypto/paced_prefetch.hpp).
-std::uint16_t upcoming_payloads(const Burst<>& lookahead, crypto::PrefetchRange* ranges) {
-    constexpr std::uint32_t header_bytes = crypto::PacedPrefetch::line_size;
-    std::uint16_t count = 0;
-    for (std::uint16_t i = 0; i < lookahead.count; ++i) {
-        const rte_mbuf* packet = lookahead.packets[i];
-        const std::uint32_t length = rte_pktmbuf_data_len(packet);
-        if (length > header_bytes) {
-            ranges[count++] = {rte_pktmbuf_mtod(packet, const std::uint8_t*) + header_bytes,
-                               length - header_bytes};
-        }
-    }
-    return count;
-}
-
 }  // namespace
 
 std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff) {
@@ -315,7 +300,7 @@ std::uint16_t decap(Burst<>& received, WorkerContext& worker, bool from_handoff)
     }
     crypto::PrefetchRange upcoming[burst_size];
     const std::uint16_t upcoming_count =
-        from_handoff ? 0 : upcoming_payloads(worker.lookahead, upcoming);
+        from_handoff ? 0 : lookahead_payloads(worker.lookahead, upcoming);
     const crypto::JobMask authentic =
         worker.crypto->open({jobs, received.count}, {upcoming, upcoming_count});
     std::uint8_t unvouched[burst_size];

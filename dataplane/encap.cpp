@@ -112,7 +112,8 @@ Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc) {
     return usable(current, now_tsc) ? current : nullptr;
 }
 
-std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
+std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker,
+                    std::span<const crypto::PrefetchRange> upcoming) {
     const SharedTables& shared = *worker.shared;
     const std::uint64_t now = rte_rdtsc();
     crypto::AeadJob jobs[burst_size];
@@ -176,7 +177,7 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker) {
     if (kept == 0) {
         return 0;
     }
-    worker.crypto->seal({jobs, kept});
+    worker.crypto->seal({jobs, kept}, upcoming);
 
     std::uint16_t framed = 0;
     for (std::uint16_t i = 0; i < outgoing.count; ++i) {

@@ -15,6 +15,9 @@
 
 #include <rte_prefetch.h>
 
+#include <span>
+
+#include "crypto/paced_prefetch.hpp"
 #include "dataplane/burst.hpp"
 #include "dataplane/context.hpp"
 
@@ -22,7 +25,10 @@ namespace meshgate::dataplane {
 
 // Seals what can be sealed; leaves the wire-ready frames in `outgoing` (for TX) and returns
 // their number. Other packets are dropped (counted) or passed to the control thread.
-std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker);
+// `upcoming`: what this worker seals next (the exit path's next uplink burst), fetched while
+// the seal computes (crypto/paced_prefetch.hpp).
+std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker,
+                    std::span<const crypto::PrefetchRange> upcoming = {});
 
 // Transmits the burst on the worker's queue; frees and counts what the queue refused.
 void transmit(Burst<>& frames, WorkerContext& worker);

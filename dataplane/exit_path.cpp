@@ -9,6 +9,7 @@
 #include "dataplane/encap.hpp"
 #include "dataplane/fragmentation.hpp"
 #include "dataplane/icmp_error.hpp"
+#include "dataplane/receive.hpp"
 #include "dataplane/route.hpp"
 
 namespace meshgate::dataplane {
@@ -413,7 +414,9 @@ void exit_inbound(Burst<>& packets, WorkerContext& worker) {
     if (deliver_checks(packets, flow_peers, worker, now) == 0) {
         return;
     }
-    encap(packets, worker);
+    // The uplink's next burst is what this worker seals next, as decap's open fetches the WAN's.
+    crypto::PrefetchRange upcoming[burst_size];
+    encap(packets, worker, {upcoming, lookahead_payloads(state.lookahead, upcoming)});
     transmit(packets, worker);
 }
 

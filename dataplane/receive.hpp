@@ -10,6 +10,7 @@
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
 
+#include "crypto/paced_prefetch.hpp"
 #include "dataplane/burst.hpp"
 
 namespace meshgate::dataplane {
@@ -39,6 +40,23 @@ inline void prefetch_lookahead_headers(const Burst<>& lookahead) {
     for (std::uint16_t i = 0; i < lookahead.count; ++i) {
         prefetch_headers(lookahead.packets[i]);
     }
+}
+
+// The held-back burst's bytes past its first lines (prefetch_lookahead_headers asked for
+// those), for the current burst's open or seal to fetch while it computes
+// (crypto/paced_prefetch.hpp). Returns how many ranges it wrote (at most burst_size).
+inline std::uint16_t lookahead_payloads(const Burst<>& lookahead, crypto::PrefetchRange* ranges) {
+    constexpr std::uint32_t header_bytes = crypto::PacedPrefetch::line_size;
+    std::uint16_t count = 0;
+    for (std::uint16_t i = 0; i < lookahead.count; ++i) {
+        const rte_mbuf* packet = lookahead.packets[i];
+        const std::uint32_t length = rte_pktmbuf_data_len(packet);
+        if (length > header_bytes) {
+            ranges[count++] = {rte_pktmbuf_mtod(packet, const std::uint8_t*) + header_bytes,
+                               length - header_bytes};
+        }
+    }
+    return count;
 }
 
 // Frees what is still held back (the worker is stopping).

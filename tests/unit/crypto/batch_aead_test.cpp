@@ -128,14 +128,14 @@ class Generator {
 };
 
 // Seals a burst, checks it against libsodium, then opens it (in the same in/out-of-place
-// layout) and checks the plaintext comes back.
+// layout) and checks the plaintext comes back. Both calls fetch `upcoming` as they go.
 void seal_and_open_burst(BatchAead& engine, std::vector<Packet>& burst,
                          std::span<const PrefetchRange> upcoming = {}) {
     std::vector<AeadJob> jobs;
     for (auto& packet : burst) {
         jobs.push_back(packet.job());
     }
-    engine.seal(jobs);
+    engine.seal(jobs, upcoming);
     for (std::size_t i = 0; i < burst.size(); ++i) {
         Packet& packet = burst[i];
         Reference expected = sodium_reference(packet);
@@ -322,10 +322,10 @@ TEST_P(BackendTest, RejectsAnyFlippedBitAndKeepsTheRestOfTheBurst) {
     }
 }
 
-// A worker opens a burst while asking for the next one's memory: the results must not change,
-// whether the next burst is another one, overlaps this one, or is far longer than the steps
-// the open takes; and a forged job is still refused (the open then ends with its rest).
-TEST_P(BackendTest, FetchingTheNextBurstWhileOpeningChangesNothing) {
+// A worker seals or opens a burst while asking for the next one's memory: the results must not
+// change, whether the next burst is another one, overlaps this one, or is far longer than the
+// steps the call takes; and a forged job is still refused (the open then ends with its rest).
+TEST_P(BackendTest, FetchingTheNextBurstWhileSealingOrOpeningChangesNothing) {
     Generator generator(1942);
     for (int round = 0; round < 30; ++round) {
         std::vector<Packet> burst, next;
