@@ -7,7 +7,7 @@
 //
 // Counters that arrive in order (nearly all) are not written into the bitmap one by one: the
 // window keeps the length of the run of recorded counters just below its top, and writes them
-// into the bitmap only when a counter out of order comes. So a packet in order touches the two
+// into the bitmap only when the top jumps ahead past a gap. So a packet in order touches the two
 // scalars, which share the keypair's receiving line, and no line of the 1 KB bitmap (but the
 // word it enters, once every 64 counters). Setting a bit per packet made the bitmap's line a
 // cache miss per packet with many peers: a peer's next packet comes hundreds of packets later.
@@ -41,6 +41,7 @@ class ReplayWindow {
         }
         return (words_[word_of(counter)] & bit_of(counter)) == 0;
     }
+
     // Records an authenticated counter (check() returned true for it).
     void update(std::uint64_t counter) {
         if (counter == next_) {
@@ -60,6 +61,7 @@ class ReplayWindow {
         }
         words_[word_of(counter)] |= bit_of(counter);
     }
+
     // check() and update() in one, for a counter whose tag verified: records it and returns
     // true, or returns false (recording nothing) where check() would. A worker checks a whole
     // burst before opening it, so a counter can pass that check twice when a copy arrives in
@@ -71,6 +73,7 @@ class ReplayWindow {
         update(counter);
         return true;
     }
+
     // The greatest recorded counter; 0 when none is.
     std::uint64_t greatest() const { return next_ == 0 ? 0 : next_ - 1; }
 
@@ -101,6 +104,7 @@ class ReplayWindow {
     static std::uint64_t bit_of(std::uint64_t counter) {
         return std::uint64_t{1} << (counter % word_bits);
     }
+
     // Moves the top of the window to `counter`, clearing the words it slides over.
     void advance_to(std::uint64_t counter) {
         const std::uint64_t new_word = counter / word_bits;
@@ -113,8 +117,10 @@ class ReplayWindow {
         }
         next_ = counter + 1;  // no overflow: counter < reject_after_messages
     }
-    // Writes the run into the bitmap and empties it. Only its counters within the window's
-    // depth: the ring word of one further below is the newest word's (words apart by `words`).
+
+    // Writes the run into the bitmap and empties it. The run holds only counters within the
+    // window's depth (run_ is capped there): a counter further below shares its ring word with
+    // the newest word, and its bit would mark one of that word's later counters seen.
     void write_run() {
         std::uint64_t counter = next_ - run_;  // run_ <= depth, and never more than recorded
         while (counter < next_) {
