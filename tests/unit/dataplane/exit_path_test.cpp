@@ -417,6 +417,29 @@ TEST(ExitPath, AnswersFollowAPeerThatMovedToAnotherWorker) {
     }
 }
 
+// The allowed IPs decide who gets an answer, as for anything sent into the tunnel: once the
+// flow's peer no longer holds the address, its answers go to nobody. Peer 0's /32 moves to peer
+// 1 (its recorded host address cleared first, as the contract of PeerSlot::host_ipv4 asks).
+TEST(ExitPath, AnswersToAnAddressThePeerNoLongerHoldsAreDropped) {
+    HubFixture hub(exit_options());
+    const Bytes ip = send_out(hub, 0);
+    ASSERT_FALSE(ip.empty());
+    ASSERT_NE(hub.slot(0).host_ipv4.load(), 0u) << "the fixture records each peer's /32";
+    hub.inject_uplink(0, answer_frame(ip));
+    hub.run_until_idle();
+    EXPECT_EQ(delivered(hub, 0).size(), 1u);
+
+    hub.slot(0).host_ipv4.store(0);
+    const AllowedIpChange moved[] = {{{hub.client(0).tunnel_address, 32}, 1}};
+    ASSERT_TRUE(hub.shared().allowed_ips->apply(moved));
+    hub.inject_uplink(0, answer_frame(ip));
+    hub.run_until_idle();
+    const auto after_the_move = hub.delivered();
+    EXPECT_TRUE(after_the_move[0].empty());
+    EXPECT_TRUE(after_the_move[1].empty());
+    EXPECT_EQ(hub.worker(0).counters.dropped(Drop::nat_peer_mismatch), 1u);
+}
+
 TEST(ExitPath, TtlOfOneGetsTimeExceededFromTheGateway) {
     HubFixture hub(exit_options());
     send(hub, 0, HubFixture::inner_udp(hub.client(0).tunnel_address, internet, 80, 1));
