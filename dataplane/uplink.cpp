@@ -14,6 +14,9 @@ enum class Class : std::uint8_t { inbound, neighbour, drop };
 struct Verdict {
     Class kind;
     Drop reason = Drop::not_ip;
+    // Inbound: the IP packet's length by its own header. The frame may hold more: Ethernet
+    // pads frames to 60 bytes, and some links append trailers.
+    std::uint32_t ip_length = 0;
 };
 
 constexpr std::uint32_t ethernet = sizeof(rte_ether_hdr);
@@ -22,10 +25,14 @@ Verdict ipv4_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkC
     if (length < sizeof(rte_ipv4_hdr) || (ip[0] >> 4) != 4) {
         return {Class::drop, Drop::malformed_outer};
     }
+    const std::uint32_t total = std::uint32_t{ip[2]} << 8 | ip[3];
+    if (total < sizeof(rte_ipv4_hdr) || total > length) {  // inconsistent, or truncated
+        return {Class::drop, Drop::malformed_outer};
+    }
     if (context.ipv4 == 0 || std::memcmp(ip + 16, &context.ipv4, 4) != 0) {
         return {Class::drop, Drop::not_for_us};
     }
-    return {Class::inbound};
+    return {Class::inbound, Drop::not_ip, total};
 }
 
 // Neighbour discovery goes to the control thread whatever its destination (solicitations
@@ -40,10 +47,14 @@ Verdict ipv6_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkC
             return {Class::neighbour};
         }
     }
+    const std::uint32_t total = sizeof(rte_ipv6_hdr) + (std::uint32_t{ip[4]} << 8 | ip[5]);
+    if (total > length) {  // truncated
+        return {Class::drop, Drop::malformed_outer};
+    }
     if (!context.has_ipv6 || std::memcmp(ip + 24, context.ipv6.data(), 16) != 0) {
         return {Class::drop, Drop::not_for_us};
     }
-    return {Class::inbound};
+    return {Class::inbound, Drop::not_ip, total};
 }
 
 Verdict verdict_for(const rte_mbuf* packet, const UplinkContext& context) {
@@ -65,6 +76,18 @@ Verdict verdict_for(const rte_mbuf* packet, const UplinkContext& context) {
     }
 }
 
+// Cuts the frame's bytes past the IP packet. False when they do not all sit in the last
+// segment (rte_pktmbuf_trim's limit): a chained frame with a trailer longer than its last piece.
+bool trim_to(rte_mbuf* packet, std::uint32_t ip_length) {
+    const std::uint32_t length = rte_pktmbuf_pkt_len(packet);
+    if (length <= ip_length) {
+        return true;
+    }
+    const std::uint32_t excess = length - ip_length;
+    return excess <= UINT16_MAX &&
+           rte_pktmbuf_trim(packet, static_cast<std::uint16_t>(excess)) == 0;
+}
+
 }  // namespace
 
 void classify_uplink(const Burst<>& received, const UplinkContext& context, UplinkClassified& out,
@@ -76,6 +99,12 @@ void classify_uplink(const Burst<>& received, const UplinkContext& context, Upli
         switch (verdict.kind) {
             case Class::inbound:
                 rte_pktmbuf_adj(packet, ethernet);
+                // The packet is what its IP header says: the bytes past it are not sealed
+                // into the tunnel nor counted as the flow's.
+                if (!trim_to(packet, verdict.ip_length)) {
+                    drop_packet(packet, Drop::malformed_outer, counters);
+                    break;
+                }
                 packet->l2_len = packet->l3_len = packet->l4_len = 0;
                 out.inbound.push(packet);
                 break;

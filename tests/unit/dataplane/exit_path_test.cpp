@@ -117,6 +117,24 @@ TEST(ExitPath, OutboundIsMasqueradedAndTheAnswerComesBackSealed) {
     EXPECT_EQ(hub.worker(0).counters.total_drops(), 0u);
 }
 
+// The tunnel pads what it seals to a multiple of 16 with zeros (whitepaper 5.4.6), never with
+// what the buffer held past the packet: here a trailer after the IP packet, which the uplink
+// strips, of bytes that are not zero.
+TEST(ExitPath, AnswersArePaddedWithZerosNotWithTheFramesTrailer) {
+    HubFixture hub(exit_options());
+    const Bytes translated = send_out(hub, 0);
+    Bytes answer = answer_to(translated, 50);
+    const std::size_t length = answer.size();
+    answer.resize(length + 30, 0xAA);
+    hub.inject_uplink(0, HubFixture::from_router(answer));
+    hub.run_until_idle();
+    const auto back = delivered(hub, 0);
+    ASSERT_EQ(back.size(), 1u);
+    ASSERT_EQ(back[0].size(), 64u) << "50 bytes padded to 64";
+    EXPECT_EQ(Bytes(back[0].begin() + static_cast<std::ptrdiff_t>(length), back[0].end()),
+              Bytes(64 - length, 0));
+}
+
 // Peer 1 belongs to worker 1, so its flow takes a port of worker 1's slice; the answer
 // arriving on worker 0's uplink queue is handed to worker 1, which seals it.
 TEST(ExitPath, ReturnTrafficIsSteeredToTheWorkerOwningItsPort) {

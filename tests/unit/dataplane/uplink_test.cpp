@@ -65,7 +65,24 @@ struct Row {
     Bytes frame;
     Expect expect;
     Drop reason = Drop::not_ip;
+    Bytes inbound_ip = {};  // when not the whole frame past Ethernet
 };
+
+Bytes with_trailer(Bytes ip) {
+    ip.insert(ip.end(), 18, 0xAA);
+    return ip;
+}
+
+Bytes cut(Bytes ip, std::size_t length) {
+    ip.resize(length);
+    return ip;
+}
+
+Bytes ipv4_claiming(std::uint8_t total_length) {
+    Bytes ip = ipv4_to(uplink4);
+    ip[3] = total_length;
+    return ip;
+}
 
 TEST(ClassifyUplink, EveryKindOfFrame) {
     std::array<std::uint8_t, 16> solicited_node = {0xff, 0x02, 0, 0, 0,    0, 0, 0,
@@ -90,6 +107,20 @@ TEST(ClassifyUplink, EveryKindOfFrame) {
          Drop::malformed_outer},
         {"IPv6 ethertype, IPv4 inside", frame(RTE_ETHER_TYPE_IPV6, ipv4_to(uplink4)), Expect::drop,
          Drop::malformed_outer},
+        // Ethernet pads short frames, and some links append trailers: the packet is what its
+        // IP header says it is.
+        {"IPv4 with a trailer", frame(RTE_ETHER_TYPE_IPV4, with_trailer(ipv4_to(uplink4))),
+         Expect::inbound, Drop::not_ip, ipv4_to(uplink4)},
+        {"IPv6 with a trailer", frame(RTE_ETHER_TYPE_IPV6, with_trailer(ipv6_to(uplink6))),
+         Expect::inbound, Drop::not_ip, ipv6_to(uplink6)},
+        {"IPv4 cut short of its total length",
+         frame(RTE_ETHER_TYPE_IPV4, cut(ipv4_to(uplink4), 24)), Expect::drop,
+         Drop::malformed_outer},
+        {"IPv4 total length shorter than a header", frame(RTE_ETHER_TYPE_IPV4, ipv4_claiming(16)),
+         Expect::drop, Drop::malformed_outer},
+        {"IPv6 cut short of its payload length",
+         frame(RTE_ETHER_TYPE_IPV6, cut(ipv6_to(uplink6), 44)), Expect::drop,
+         Drop::malformed_outer},
     };
     const UplinkContext uplink = context();
     for (const Row& row : rows) {
@@ -103,7 +134,8 @@ TEST(ClassifyUplink, EveryKindOfFrame) {
             case Expect::inbound:
                 ASSERT_EQ(out.inbound.count, 1) << row.name;
                 EXPECT_EQ(packet_bytes(out.inbound[0]),
-                          Bytes(row.frame.begin() + 14, row.frame.end()))
+                          row.inbound_ip.empty() ? Bytes(row.frame.begin() + 14, row.frame.end())
+                                                 : row.inbound_ip)
                     << row.name << ": Ethernet stripped";
                 rte_pktmbuf_free(out.inbound[0]);
                 break;
