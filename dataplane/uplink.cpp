@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "dataplane/checksum.hpp"
 #include "dataplane/protocol_numbers.hpp"
 
 namespace meshgate::dataplane {
@@ -25,8 +26,15 @@ Verdict ipv4_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkC
     if (length < sizeof(rte_ipv4_hdr) || (ip[0] >> 4) != 4) {
         return {Class::drop, Drop::malformed_outer};
     }
+    const std::uint32_t header_length = (ip[0] & 0x0Fu) * 4;
     const std::uint32_t total = std::uint32_t{ip[2]} << 8 | ip[3];
-    if (total < sizeof(rte_ipv4_hdr) || total > length) {  // inconsistent, or truncated
+    if (header_length < sizeof(rte_ipv4_hdr) || total < header_length ||
+        total > length) {  // inconsistent, or truncated
+        return {Class::drop, Drop::malformed_outer};
+    }
+    // RFC 1812 5.2.2: a router verifies the header checksum, as the WAN side does. The NAT's
+    // incremental updates would carry a damaged header on, still damaged, into the tunnel.
+    if (!ipv4_header_checksum_ok(ip, header_length)) {
         return {Class::drop, Drop::malformed_outer};
     }
     if (context.ipv4 == 0 || std::memcmp(ip + 16, &context.ipv4, 4) != 0) {

@@ -4,7 +4,9 @@
 #include "dataplane/uplink.hpp"
 
 #include <gtest/gtest.h>
+#include <rte_ip.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -41,12 +43,20 @@ Bytes frame(std::uint16_t ether_type, const Bytes& payload) {
     return bytes;
 }
 
+// Sets the IPv4 header checksum of `ip` (a 20-byte header).
+Bytes with_checksum(Bytes ip) {
+    ip[10] = ip[11] = 0;
+    const std::uint16_t sum = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip.data()));
+    std::memcpy(ip.data() + 10, &sum, 2);
+    return ip;
+}
+
 Bytes ipv4_to(std::array<std::uint8_t, 4> destination) {
     Bytes ip(28, 0);
     ip[0] = 0x45, ip[3] = 28, ip[8] = 64, ip[9] = 17;
     ip[12] = 198, ip[13] = 51, ip[14] = 100, ip[15] = 9;
     std::copy(destination.begin(), destination.end(), ip.begin() + 16);
-    return ip;
+    return with_checksum(ip);
 }
 
 Bytes ipv6_to(std::array<std::uint8_t, 16> destination, std::uint8_t next = 17,
@@ -81,6 +91,11 @@ Bytes cut(Bytes ip, std::size_t length) {
 Bytes ipv4_claiming(std::uint8_t total_length) {
     Bytes ip = ipv4_to(uplink4);
     ip[3] = total_length;
+    return with_checksum(ip);
+}
+
+Bytes damaged(Bytes ip) {
+    ip[8] ^= 0x01;  // the TTL, after the checksum was computed
     return ip;
 }
 
@@ -117,6 +132,8 @@ TEST(ClassifyUplink, EveryKindOfFrame) {
          frame(RTE_ETHER_TYPE_IPV4, cut(ipv4_to(uplink4), 24)), Expect::drop,
          Drop::malformed_outer},
         {"IPv4 total length shorter than a header", frame(RTE_ETHER_TYPE_IPV4, ipv4_claiming(16)),
+         Expect::drop, Drop::malformed_outer},
+        {"IPv4 with a damaged header", frame(RTE_ETHER_TYPE_IPV4, damaged(ipv4_to(uplink4))),
          Expect::drop, Drop::malformed_outer},
         {"IPv6 cut short of its payload length",
          frame(RTE_ETHER_TYPE_IPV6, cut(ipv6_to(uplink6), 44)), Expect::drop,
