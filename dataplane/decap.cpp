@@ -176,20 +176,16 @@ struct InnerPacket {
 
 InnerPacket check_inner(const std::uint8_t* data, std::uint16_t length) {
     InnerPacket inner;
-    if (length >= sizeof(rte_ipv4_hdr) && (data[0] >> 4) == 4) {
-        auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(data);
-        const std::uint32_t header = rte_ipv4_hdr_len(ip);
-        const std::uint32_t total = rte_be_to_cpu_16(ip->total_length);
-        inner.sane = header >= sizeof(rte_ipv4_hdr) && total >= header && total <= length;
-        inner.source_v4 = ip->src_addr;
-        inner.total = static_cast<std::uint16_t>(total);
-    } else if (length >= sizeof(rte_ipv6_hdr) && (data[0] >> 4) == 6) {
-        auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(data);
-        const std::uint32_t total = sizeof(rte_ipv6_hdr) + rte_be_to_cpu_16(ip->payload_len);
-        inner.sane = total <= length;
-        inner.v6 = true;
-        inner.total = static_cast<std::uint16_t>(total);
+    const std::uint32_t total = ip_packet_length(data, length);
+    if (total == 0) {
+        return inner;
     }
+    inner.sane = true;
+    inner.v6 = (data[0] >> 4) == 6;
+    if (!inner.v6) {
+        inner.source_v4 = reinterpret_cast<const rte_ipv4_hdr*>(data)->src_addr;
+    }
+    inner.total = static_cast<std::uint16_t>(total);
     return inner;
 }
 

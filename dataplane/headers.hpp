@@ -255,6 +255,24 @@ inline bool prepend_outer(rte_mbuf* packet, const OuterAddresses& addresses) {
     return prepend_loaded(packet, load_outer(outer));
 }
 
+// The length of the IP packet at `ip` by its own header: IPv4's total length, or IPv6's 40
+// bytes plus its payload length. 0 unless the header is IPv4 or IPv6, whole, consistent (an
+// IPv4 header of at least 20 bytes, within its total length), and the packet fits in the
+// `available` bytes. What follows the packet there (Ethernet padding, a trailer, the tunnel's
+// padding) is not the packet's. The header checksum is the caller's to verify.
+inline std::uint32_t ip_packet_length(const std::uint8_t* ip, std::uint32_t available) {
+    if (available >= sizeof(rte_ipv4_hdr) && (ip[0] >> 4) == 4) {
+        const std::uint32_t header = (ip[0] & 0x0Fu) * 4;
+        const std::uint32_t total = std::uint32_t{ip[2]} << 8 | ip[3];
+        return header >= sizeof(rte_ipv4_hdr) && total >= header && total <= available ? total : 0;
+    }
+    if (available >= sizeof(rte_ipv6_hdr) && (ip[0] >> 4) == 6) {
+        const std::uint32_t total = sizeof(rte_ipv6_hdr) + (std::uint32_t{ip[4]} << 8 | ip[5]);
+        return total <= available ? total : 0;
+    }
+    return 0;
+}
+
 // The Internet checksum of a buffer, for the tests (the data path verifies IPv4 headers with
 // ipv4_header_checksum_ok and builds its sums from raw_sum pieces).
 std::uint16_t internet_checksum(const void* data, std::size_t length, std::uint32_t initial = 0);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "dataplane/checksum.hpp"
+#include "dataplane/headers.hpp"
 #include "dataplane/protocol_numbers.hpp"
 
 namespace meshgate::dataplane {
@@ -26,21 +27,19 @@ Verdict ipv4_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkC
     if (length < sizeof(rte_ipv4_hdr) || (ip[0] >> 4) != 4) {
         return {Class::drop, Drop::malformed_outer};
     }
-    const std::uint32_t header_length = (ip[0] & 0x0Fu) * 4;
-    const std::uint32_t total = std::uint32_t{ip[2]} << 8 | ip[3];
-    if (header_length < sizeof(rte_ipv4_hdr) || total < header_length ||
-        total > length) {  // inconsistent, or truncated
+    const std::uint32_t total = ip_packet_length(ip, length);
+    if (total == 0) {  // inconsistent, or truncated
         return {Class::drop, Drop::malformed_outer};
     }
     // RFC 1812 5.2.2: a router verifies the header checksum, as the WAN side does. The NAT's
     // incremental updates would carry a damaged header on, still damaged, into the tunnel.
-    if (!ipv4_header_checksum_ok(ip, header_length)) {
+    if (!ipv4_header_checksum_ok(ip, (ip[0] & 0x0Fu) * 4)) {
         return {Class::drop, Drop::malformed_outer};
     }
     if (context.ipv4 == 0 || std::memcmp(ip + 16, &context.ipv4, 4) != 0) {
         return {Class::drop, Drop::not_for_us};
     }
-    return {Class::inbound, Drop::not_ip, total};
+    return {.kind = Class::inbound, .ip_length = total};
 }
 
 // Neighbour discovery goes to the control thread whatever its destination (solicitations
@@ -55,14 +54,14 @@ Verdict ipv6_verdict(const std::uint8_t* ip, std::uint32_t length, const UplinkC
             return {Class::neighbour};
         }
     }
-    const std::uint32_t total = sizeof(rte_ipv6_hdr) + (std::uint32_t{ip[4]} << 8 | ip[5]);
-    if (total > length) {  // truncated
+    const std::uint32_t total = ip_packet_length(ip, length);
+    if (total == 0) {  // truncated
         return {Class::drop, Drop::malformed_outer};
     }
     if (!context.has_ipv6 || std::memcmp(ip + 24, context.ipv6.data(), 16) != 0) {
         return {Class::drop, Drop::not_for_us};
     }
-    return {Class::inbound, Drop::not_ip, total};
+    return {.kind = Class::inbound, .ip_length = total};
 }
 
 Verdict verdict_for(const rte_mbuf* packet, const UplinkContext& context) {

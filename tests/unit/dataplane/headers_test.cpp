@@ -225,5 +225,31 @@ TEST(ParseOuter, ClassifiesEveryCorruption) {
     }
 }
 
+// An IP packet's own length, or 0 when its header is not whole and consistent within what the
+// buffer holds (decap's inner packets, the uplink's frames).
+TEST(IpPacketLength, TheHeaderSaysAndTheBufferMustHoldIt) {
+    std::vector<std::uint8_t> v4(64, 0xAA);  // a 40-byte IPv4 packet, then bytes not its own
+    v4[0] = 0x45, v4[2] = 0, v4[3] = 40;
+    EXPECT_EQ(ip_packet_length(v4.data(), 64), 40u) << "a trailer";
+    EXPECT_EQ(ip_packet_length(v4.data(), 40), 40u) << "exactly";
+    EXPECT_EQ(ip_packet_length(v4.data(), 39), 0u) << "cut short";
+    EXPECT_EQ(ip_packet_length(v4.data(), 19), 0u) << "not even a header";
+    v4[0] = 0x44;
+    EXPECT_EQ(ip_packet_length(v4.data(), 64), 0u) << "a header under 20 bytes";
+    v4[0] = 0x4F, v4[3] = 56;
+    EXPECT_EQ(ip_packet_length(v4.data(), 64), 0u) << "options past the total length";
+    v4[3] = 60;
+    EXPECT_EQ(ip_packet_length(v4.data(), 64), 60u) << "a whole 60-byte header";
+
+    std::vector<std::uint8_t> v6(80, 0xAA);  // 40 bytes of header and 8 of payload
+    v6[0] = 0x60, v6[4] = 0, v6[5] = 8;
+    EXPECT_EQ(ip_packet_length(v6.data(), 80), 48u) << "a trailer";
+    EXPECT_EQ(ip_packet_length(v6.data(), 47), 0u) << "cut short";
+    EXPECT_EQ(ip_packet_length(v6.data(), 39), 0u) << "not even a header";
+
+    v6[0] = 0x50;
+    EXPECT_EQ(ip_packet_length(v6.data(), 80), 0u) << "neither IPv4 nor IPv6";
+}
+
 }  // namespace
 }  // namespace meshgate::dataplane
