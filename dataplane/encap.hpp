@@ -43,14 +43,12 @@ void set_peer_endpoint(PeerSlot& peer, const EndpointRecord& record, const Gatew
 // The keypair a worker sends with now, or nullptr (no session, or it expired).
 Keypair* sending_keypair(const PeerSlot& peer, std::uint64_t now_tsc);
 
-// Starts loading the lines encap reads from `peer`'s keypairs (the send key, and the
-// scalars: expiry, remote index, counter). Reads the slot's keypair pointers, so call it
-// once the slot itself has had time to arrive. Encap does this itself one pass ahead of
-// use; a stage that knows the destination earlier (exit_in, route) calls it sooner. Inline,
-// as those stages call it for every packet.
-inline void prefetch_sending_keypairs(const PeerSlot& peer) {
-    // The line sending_keypair() and the seal read: the key, the expiry, the remote index and
-    // the counter.
+// Starts loading the lines encap reads from `peer` before the seal: its keypairs' (the send
+// key, and the scalars: expiry, remote index, counter), the outer headers and the counters.
+// Reads the slot's keypair pointers, so call it once the slot itself has had time to arrive.
+// Encap does this itself a few packets ahead of use; a stage that knows the destination
+// earlier (exit_in, route) calls it sooner. Inline, as those stages call it for every packet.
+inline void prefetch_sending_lines(const PeerSlot& peer) {
     const auto prefetch = [](const Keypair* keypair) {
         if (keypair != nullptr) {
             rte_prefetch0(keypair->send_key.data());
@@ -58,6 +56,8 @@ inline void prefetch_sending_keypairs(const PeerSlot& peer) {
     };
     prefetch(peer.next.load(std::memory_order_acquire));
     prefetch(peer.current.load(std::memory_order_acquire));
+    rte_prefetch0(&peer.outer);
+    rte_prefetch0(&peer.counters);
 }
 
 }  // namespace meshgate::dataplane

@@ -319,7 +319,7 @@ std::uint16_t deliver_checks(Burst<>& packets, const PeerId* flow_peers, WorkerC
         if (exit.mss_clamp) {
             clamp_tcp_mss(ip_of(packet), length, max_mss(shared, exit, is_ipv6_packet(packet)));
         }
-        prefetch_sending_keypairs(shared.peers[peer]);  // for encap, a stage ahead
+        prefetch_sending_lines(shared.peers[peer]);  // for encap, a stage ahead
         exit.counters[peer].packets_in++;
         exit.counters[peer].bytes_in += length;
         packet_meta(packet) = {peer, HandoffStage::encap};

@@ -189,23 +189,27 @@ inline LoadedOuter load_outer(const OuterTemplate& outer) {
     return loaded;
 }
 
-// The parts of prepend_loaded() that are not inline: the copy for frames with less headroom
+// The parts of the framing below that are not inline: the copy for frames with less headroom
 // than a whole template (false: not even room for the headers), and IPv6's UDP checksum.
 bool copy_outer_exactly(rte_mbuf* packet, const LoadedOuter& outer, std::uint16_t room);
 std::uint16_t outer_udp_checksum_v6(std::uint32_t partial, rte_be16_t udp_length,
                                     const void* payload, std::uint16_t payload_length);
 
-// Prepends the template's headers in front of the mbuf's current data (the WireGuard message)
-// and fills the lengths and checksums: the IPv4 header's, and the UDP checksum over IPv6
-// (mandatory there); over IPv4 the UDP checksum stays zero ("none", RFC 768), as the AEAD tag
-// covers the payload. False when the template is not usable or the mbuf lacks headroom
-// (the caller drops).
-inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
-    const unsigned family = static_cast<unsigned>(_mm_cvtsi128_si32(outer.blocks[0])) & 0xFF;
-    if (family == 0) {
-        return false;
-    }
-    const bool v6 = family == 6;
+// The family a loaded template sends to: 4, 6, or 0 for "nowhere" (no endpoint, or no
+// source address of its family).
+inline unsigned outer_family(const LoadedOuter& outer) {
+    return static_cast<unsigned>(_mm_cvtsi128_si32(outer.blocks[0])) & 0xFF;
+}
+
+// Prepends a usable template's headers (outer_family() not 0) in front of the mbuf's current
+// data (the WireGuard message) and fills the lengths and the IPv4 header's checksum. None of
+// it depends on the payload's bytes, so encap frames a packet before its seal, while the
+// packet's lines are still in L1. Over IPv4 the UDP checksum stays zero ("none", RFC 768), as
+// the AEAD tag covers the payload. Over IPv6 it is mandatory (RFC 8200): the field is left
+// holding the template's partial sum, for finish_outer_v6() once the payload is final. False
+// when the mbuf lacks headroom (the caller drops).
+inline bool prepend_headers(rte_mbuf* packet, const LoadedOuter& outer) {
+    const bool v6 = outer_family(outer) == 6;
     const std::uint16_t ip_length = v6 ? sizeof(rte_ipv6_hdr) : sizeof(rte_ipv4_hdr);
     const std::uint16_t room = v6 ? outer_header_room_v6 : outer_header_room_v4;
     const std::uint16_t payload_length = rte_pktmbuf_data_len(packet);
@@ -230,9 +234,6 @@ inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
     if (v6) {
         auto* ip = reinterpret_cast<rte_ipv6_hdr*>(frame + sizeof(rte_ether_hdr));
         ip->payload_len = udp_length;
-        const auto partial = static_cast<std::uint16_t>(
-            _mm_extract_epi16(outer.blocks[OuterTemplate::v6_sum_block], 7));
-        udp->dgram_cksum = outer_udp_checksum_v6(partial, udp_length, payload, payload_length);
     } else {
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + sizeof(rte_ether_hdr));
         const rte_be16_t total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(
@@ -246,6 +247,29 @@ inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
     packet->l2_len = sizeof(rte_ether_hdr);
     packet->l3_len = ip_length;
     packet->l4_len = sizeof(rte_udp_hdr);
+    return true;
+}
+
+// The UDP checksum of a frame prepend_headers() framed over IPv6, over its final payload.
+inline void finish_outer_v6(rte_mbuf* packet) {
+    constexpr std::uint16_t room = outer_header_room_v6;
+    auto* udp = rte_pktmbuf_mtod_offset(packet, rte_udp_hdr*, room - sizeof(rte_udp_hdr));
+    udp->dgram_cksum =
+        outer_udp_checksum_v6(udp->dgram_cksum, udp->dgram_len,
+                              rte_pktmbuf_mtod_offset(packet, const std::uint8_t*, room),
+                              static_cast<std::uint16_t>(rte_pktmbuf_data_len(packet) - room));
+}
+
+// Both at once, for a frame whose payload is already final. False when the template is not
+// usable or the mbuf lacks headroom (the caller drops).
+inline bool prepend_loaded(rte_mbuf* packet, const LoadedOuter& outer) {
+    const unsigned family = outer_family(outer);
+    if (family == 0 || !prepend_headers(packet, outer)) {
+        return false;
+    }
+    if (family == 6) {
+        finish_outer_v6(packet);
+    }
     return true;
 }
 

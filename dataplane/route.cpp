@@ -208,7 +208,7 @@ std::uint16_t route(Burst<>& inner, WorkerContext& worker) {
             foreign.add(slot.owner, packet);
             continue;
         }
-        prefetch_sending_keypairs(slot);  // encap's next read: the whole route pass ahead
+        prefetch_sending_lines(slot);  // encap's next read: the whole route pass ahead
         inner.packets[kept++] = packet;
     }
     foreign.flush();

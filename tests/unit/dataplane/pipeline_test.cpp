@@ -94,8 +94,8 @@ TEST(Pipeline, RoamsToTheSourceOfAuthenticatedPackets) {
 }
 
 // Encap copies the outer headers built when the endpoint was set: an endpoint the gateway
-// cannot send to (no WAN address of its family, or none known) drops the packet, and a
-// usable one set later is used at once.
+// cannot send to (no WAN address of its family, or none known) drops the packet before it
+// takes a send counter, and a usable one set later is used at once.
 TEST(Pipeline, SendsOnlyToAnEndpointItHasHeadersFor) {
     HubFixture hub({});
     auto inner =
@@ -107,11 +107,47 @@ TEST(Pipeline, SendsOnlyToAnEndpointItHasHeadersFor) {
     for (const EndpointRecord& record : {v6, unknown}) {
         set_peer_endpoint(hub.slot(1), record, hub.shared().addresses);
         const std::uint64_t before = hub.worker(0).counters.dropped(Drop::endpoint_unknown);
+        const std::uint64_t counter = hub.slot(1).current.load()->send_counter;
         EXPECT_FALSE(forward(hub, 0, 1, inner));
         EXPECT_EQ(hub.worker(0).counters.dropped(Drop::endpoint_unknown), before + 1);
+        EXPECT_EQ(hub.slot(1).current.load()->send_counter, counter)
+            << "a packet with nowhere to go must not use a nonce";
     }
     set_peer_endpoint(hub.slot(1), usable, hub.shared().addresses);
     EXPECT_TRUE(forward(hub, 0, 1, inner));
+}
+
+// Over IPv6 the outer UDP checksum is mandatory and covers the ciphertext. Encap frames a
+// packet before its seal, so the checksum must be finished after it: one computed over the
+// plaintext would be wrong on the wire, and the peer's kernel would drop the frame.
+TEST(Pipeline, ChecksumsFramesToAnIpv6EndpointOverTheCiphertext) {
+    HubFixture hub({});
+    const std::uint8_t gateway[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const std::uint8_t peer[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    hub.shared().addresses.wan_ipv6 = IpAddress::v6(gateway);
+    EndpointRecord record = hub.slot(1).read_endpoint();
+    record.endpoint = {IpAddress::v6(peer), 51820};
+    set_peer_endpoint(hub.slot(1), record, hub.shared().addresses);
+    hub.client(1).endpoint = record.endpoint;
+
+    // Long enough for the seal to use its vector code, and two packets so a burst has more
+    // than one frame to finish.
+    auto inner =
+        HubFixture::inner_udp(hub.client(0).tunnel_address, hub.client(1).tunnel_address, 1200);
+    rte_mbuf* frames[2] = {hub.client_frame(hub.client(0), inner),
+                           hub.client_frame(hub.client(0), inner)};
+    hub.inject(0, frames, 2);
+    hub.run_until_idle();
+    unsigned checked = 0;
+    for (rte_mbuf* frame : hub.transmitted(0)) {
+        ASSERT_EQ(parse_outer(frame), OuterKind::udp);
+        auto* ip = rte_pktmbuf_mtod_offset(frame, const rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+        EXPECT_EQ(rte_ipv6_udptcp_cksum_verify(ip, ip + 1), 0) << "UDP checksum must verify";
+        EXPECT_TRUE(hub.open_frame(hub.client(1), frame)) << "the frame must open";
+        rte_pktmbuf_free(frame);
+        ++checked;
+    }
+    EXPECT_EQ(checked, 2u);
 }
 
 TEST(Pipeline, TwoWorkersHandOffToTheOwner) {
