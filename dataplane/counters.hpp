@@ -34,7 +34,7 @@ namespace meshgate::dataplane {
     X(endpoint_unknown, "peer has a session but no known endpoint to send to")                 \
     X(policy_refused, "peer lacks the permission for this destination")                        \
     X(no_session_queue_full, "packet for a peer without a session: staging queue full")        \
-    X(tx_failed, "transmit queue full")                                                        \
+    X(tx_failed, "transmit queue full, or no room in the buffer for the headers and tag")      \
     X(exit_not_permitted, "uplink destination, and the peer lacks the exit permission")        \
     X(exit_local_refused, "local (private, link-local, attached) destination without lan")     \
     X(rate_limited, "over the peer's configured rate limit (exit traffic)")                    \
