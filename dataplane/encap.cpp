@@ -156,7 +156,8 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker,
         }
         // Checked before a counter is taken: a packet with nowhere to go uses no nonce.
         const LoadedOuter outer = peer.load_outer();
-        if (outer_family(outer) == 0) {
+        const unsigned family = outer_family(outer);
+        if (family == 0) {
             drop_packet(packet, Drop::endpoint_unknown, worker.counters);
             continue;
         }
@@ -178,7 +179,7 @@ std::uint16_t encap(Burst<>& outgoing, WorkerContext& worker,
             drop_packet(packet, Drop::tx_failed, worker.counters);
             continue;
         }
-        if (outer_family(outer) == 6) {
+        if (family == 6) {
             checksum_after_seal |= std::uint64_t{1} << kept;
         }
         jobs[kept] = {keypair->send_key.data(),
