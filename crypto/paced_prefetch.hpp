@@ -113,9 +113,11 @@ class PacedPrefetch {
         while (lines > 0) {
             const std::uint32_t run = lines < in_range ? lines : in_range;
             for (std::uint32_t k = 0; k < run; ++k, line += line_size) {
-                // Locality 1: into L2 (and the last level), not L1, which the open's own lanes
-                // fill.
-                __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 1);
+                // Into L1 (locality 3). Asked for into L2 only (locality 1), so as not to
+                // crowd the open's own lanes out of L1, they left the pipeline slower: with
+                // L1, paired chunks of exit_out/1420 and exit_in/1420 read about 0.01 more of
+                // their yardsticks (bench/RESULTS.md, session 34).
+                __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
             }
             lines -= run;
             in_range -= run;
