@@ -115,8 +115,8 @@ class PacedPrefetch {
             for (std::uint32_t k = 0; k < run; ++k, line += line_size) {
                 // Into L1 (locality 3). Asked for into L2 only (locality 1), so as not to
                 // crowd the open's own lanes out of L1, they left the pipeline slower: with
-                // L1, paired chunks of exit_out/1420 and exit_in/1420 read about 0.01 more of
-                // their yardsticks (bench/RESULTS.md, session 34).
+                // L1, paired chunks of exit_out/1420 read about 0.01 more of their yardstick,
+                // and exit_in/1420 about 0.005 more (bench/RESULTS.md, session 34).
                 __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 3);
             }
             lines -= run;
