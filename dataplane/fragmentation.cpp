@@ -85,17 +85,21 @@ FragmentResult fragment_ipv4(rte_mbuf* packet, std::uint16_t mtu,
         return FragmentResult::not_allowed;
     }
     const std::uint32_t data = total - header_size;
-    const std::uint32_t first_chunk = data_per_fragment(mtu, header_size);
+    // A packet that fits by its own length (the buffer only runs on past it) goes out whole,
+    // as one piece: split by the 8-byte rule, it could have become two, and one with no data
+    // at all none, freed as "fragmented" without a piece to send.
+    const bool fits = total <= mtu;
+    const std::uint32_t first_chunk = fits ? data : data_per_fragment(mtu, header_size);
     const std::uint32_t later_chunk = data_per_fragment(mtu, later_size);
-    if (first_chunk == 0 || later_chunk == 0 ||
-        (data <= first_chunk ? 1 : 1 + (data - first_chunk + later_chunk - 1) / later_chunk) >
-            max_fragments) {
+    if (!fits && (first_chunk == 0 || later_chunk == 0 ||
+                  1 + (data - first_chunk + later_chunk - 1) / later_chunk > max_fragments)) {
         return FragmentResult::too_many;
     }
     const std::uint16_t first_unit = flags_offset & RTE_IPV4_HDR_OFFSET_MASK;
     const bool more_after = (flags_offset & RTE_IPV4_HDR_MF_FLAG) != 0;
     const std::uint8_t* source = bytes_in + header_size;
-    for (std::uint32_t done = 0; done < data;) {
+    std::uint32_t done = 0;
+    do {
         // The first piece keeps every option; the others carry only the copied ones.
         const std::uint8_t* header = done == 0 ? bytes_in : later_header;
         const std::uint32_t piece_header_size = done == 0 ? header_size : later_size;
@@ -124,7 +128,7 @@ FragmentResult fragment_ipv4(rte_mbuf* packet, std::uint16_t mtu,
         packet_meta(piece) = packet_meta(packet);
         fragments[count++] = piece;
         done += size;
-    }
+    } while (done < data);
     rte_pktmbuf_free(packet);
     return FragmentResult::fragmented;
 }

@@ -28,7 +28,8 @@ enum class FragmentResult : std::uint8_t {
 };
 
 // Splits `packet` (an IPv4 packet at the mbuf's data start) into pieces of at most `mtu`
-// bytes. Each piece keeps the packet's packet_meta. The first piece keeps the header's options;
+// bytes; one whose header's total length already fits comes back as one piece of that length.
+// Each piece keeps the packet's packet_meta. The first piece keeps the header's options;
 // the others carry only those marked "copied" (RFC 791 §3.2). A packet that is itself a
 // fragment is split further, its offsets kept and "more fragments" kept on its last piece.
 FragmentResult fragment_ipv4(rte_mbuf* packet, std::uint16_t mtu,

@@ -85,19 +85,30 @@ void fragment(const std::uint8_t* data, std::size_t size, rte_mempool* pool, std
         rte_pktmbuf_free(packet);
         return;
     }
-    // What fragment_ipv4 split: the packet's data up to its total length (or the buffer's end).
+    // What fragment_ipv4 split: the packet's data, past its header and up to its total length
+    // (or the buffer's end). Each piece's data starts after its own header: the first keeps
+    // every option, the later ones only the copied ones.
+    const std::size_t header_size = (data[0] & 0xF) * 4u;
     const std::size_t total = std::min<std::size_t>(
         rte_be_to_cpu_16(reinterpret_cast<const rte_ipv4_hdr*>(data)->total_length), size);
+    check(count >= 1);
     std::vector<std::uint8_t> joined;
     for (unsigned i = 0; i < count; ++i) {
         check(rte_pktmbuf_data_len(pieces[i]) <= mtu);
         const auto* bytes = rte_pktmbuf_mtod(pieces[i], const std::uint8_t*);
-        joined.insert(joined.end(), bytes + sizeof(rte_ipv4_hdr),
+        const std::size_t piece_header_size = (bytes[0] & 0xF) * 4u;
+        check(piece_header_size <= rte_pktmbuf_data_len(pieces[i]));
+        if (i == 0) {
+            check(piece_header_size == header_size &&
+                  std::equal(bytes + sizeof(rte_ipv4_hdr), bytes + header_size,
+                             data + sizeof(rte_ipv4_hdr)));
+        }
+        joined.insert(joined.end(), bytes + piece_header_size,
                       bytes + rte_pktmbuf_data_len(pieces[i]));
         rte_pktmbuf_free(pieces[i]);
     }
-    check(joined.size() == total - sizeof(rte_ipv4_hdr));
-    check(std::equal(joined.begin(), joined.end(), data + sizeof(rte_ipv4_hdr)));
+    check(joined.size() == total - header_size);
+    check(std::equal(joined.begin(), joined.end(), data + header_size));
 }
 
 }  // namespace

@@ -102,6 +102,27 @@ TEST(Fragmentation, PiecesFitAndReassembleToThePacket) {
     }
 }
 
+// A packet whose own length fits, in a buffer that runs on past it, comes back whole as one
+// piece without the trailing bytes. Found by fuzz_nat: a header with options and no data
+// came back as "fragmented" with no piece at all, the packet freed and not counted.
+TEST(Fragmentation, APacketThatFitsByItsLengthComesBackWhole) {
+    ASSERT_TRUE(register_packet_meta());
+    const Bytes copied_option = {131, 3, 4, 0};  // a loose source route, copied to every piece
+    const Bytes header_only = test::with_ipv4_options(ipv4_packet(20), copied_option);
+    const Bytes odd_data = test::with_ipv4_options(ipv4_packet(1416), copied_option);
+    // (packet, MTU): no data at all; data that the 8-byte rule would have cut in two.
+    for (auto [ip, mtu] : {std::pair<Bytes, std::uint16_t>{header_only, 68}, {odd_data, 1420}}) {
+        ASSERT_LE(ip.size(), mtu);
+        Bytes buffer = ip;
+        buffer.resize(1500, 0xEE);
+        const Pieces pieces = split(buffer, mtu);
+        ASSERT_EQ(pieces.result, FragmentResult::fragmented) << ip.size();
+        ASSERT_EQ(pieces.bytes.size(), 1u) << ip.size();
+        EXPECT_EQ(pieces.bytes[0], ip) << "the same header, checksum and data";
+        EXPECT_EQ(pieces.meta[0].peer, 7u);
+    }
+}
+
 // A fragment split again keeps its place in the datagram, and a non-final one stays
 // non-final.
 TEST(Fragmentation, AFragmentIsSplitAgainInPlace) {
