@@ -387,6 +387,21 @@ void run_exit(benchmark::State& state, bool outbound, unsigned size, unsigned fl
     state.counters["flows"] = flow_count;
 }
 
+// What a paired row reports: `packets` processed by the row's own side, the median of the
+// pairs' `ratios` as `ratio`, and the other side's rate as `other_counter` (its `other_seconds`
+// for as many packets).
+void report_pairs(benchmark::State& state, std::vector<double>& ratios, std::int64_t packets,
+                  const char* other_counter, double other_seconds) {
+    state.SetItemsProcessed(packets);
+    if (ratios.empty()) {
+        return;
+    }
+    std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
+    state.counters["ratio"] = ratios[ratios.size() / 2];
+    state.counters[other_counter] = benchmark::Counter(static_cast<double>(packets) / other_seconds,
+                                                       benchmark::Counter::kDefaults);
+}
+
 // Issue 5's bar measured pair by pair: a chunk of exit_<way>/<size>/1000, then a chunk of its
 // yardstick (crypto_open or crypto_seal, crypto_ceiling's chunk), alternately. The separate
 // rows run seconds apart, and on a shared host the clock moved between them by as much as the
@@ -425,13 +440,7 @@ void run_exit_against_crypto(benchmark::State& state, bool outbound, unsigned si
     if (worker.counters.total_drops() != drops_before) {
         state.SkipWithError("worker dropped benchmark packets");
     }
-    state.SetItemsProcessed(packets);
-    if (!ratios.empty()) {
-        std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
-        state.counters["ratio"] = ratios[ratios.size() / 2];
-        state.counters["crypto_per_second"] = benchmark::Counter(
-            static_cast<double>(packets) / crypto_seconds, benchmark::Counter::kDefaults);
-    }
+    report_pairs(state, ratios, packets, "crypto_per_second", crypto_seconds);
 }
 
 // Issue 5's other bar, a million flows against a thousand, measured pair by pair as the first:
@@ -469,13 +478,7 @@ void run_million_against_thousand(benchmark::State& state, bool outbound, unsign
     if (drops() != drops_before) {
         state.SkipWithError("worker dropped benchmark packets");
     }
-    state.SetItemsProcessed(packets);
-    if (!ratios.empty()) {
-        std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
-        state.counters["ratio"] = ratios[ratios.size() / 2];
-        state.counters["thousand_per_second"] = benchmark::Counter(
-            static_cast<double>(packets) / thousand_seconds, benchmark::Counter::kDefaults);
-    }
+    report_pairs(state, ratios, packets, "thousand_per_second", thousand_seconds);
 }
 
 // Diagnostic rows beside the exit rows' yardsticks: one open of exactly the frames
